@@ -1,0 +1,70 @@
+/*
+ * multiproc native core: the part of the library that JavaScript cannot do.
+ * Linux specifics stay in this file; the TypeScript side (src/native.ts) only
+ * sees small functions taking and returning integers.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
+#include <node_api.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#define CHECK(call)                                                   \
+  do {                                                                \
+    if ((call) != napi_ok) {                                          \
+      napi_throw_error(env, NULL, "multiproc native: " #call " failed"); \
+      return NULL;                                                    \
+    }                                                                 \
+  } while (0)
+
+static napi_value make_int(napi_env env, int32_t v) {
+  napi_value out;
+  if (napi_create_int32(env, v, &out) != napi_ok) return NULL;
+  return out;
+}
+
+static int32_t arg_int(napi_env env, napi_callback_info info, size_t index, int *ok) {
+  size_t argc = 4;
+  napi_value argv[4];
+  int32_t value = 0;
+  *ok = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
+  if (index >= argc) return 0;
+  if (napi_get_value_int32(env, argv[index], &value) != napi_ok) return 0;
+  *ok = 1;
+  return value;
+}
+
+/*
+ * Ask the kernel to send `signo` to this process when the thread that
+ * started it dies. This is what makes daemon children exit even when their
+ * parent is SIGKILLed and their own main thread is busy in a loop.
+ * Returns 0, or an errno value; ENOSYS where the OS has no such facility.
+ */
+static napi_value set_parent_death_signal(napi_env env, napi_callback_info info) {
+  int ok;
+  int32_t signo = arg_int(env, info, 0, &ok);
+  if (!ok) {
+    napi_throw_type_error(env, NULL, "setParentDeathSignal(signo: number)");
+    return NULL;
+  }
+#ifdef __linux__
+  if (prctl(PR_SET_PDEATHSIG, (unsigned long)signo, 0, 0, 0) != 0) return make_int(env, errno);
+  return make_int(env, 0);
+#else
+  return make_int(env, ENOSYS);
+#endif
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"setParentDeathSignal", NULL, set_parent_death_signal, NULL, NULL, NULL, napi_default, NULL},
+  };
+  CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

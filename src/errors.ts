@@ -1,0 +1,80 @@
+/*
+ * Every error the library throws on purpose, in one place (Python's
+ * multiprocessing spreads them over context.py, queue and threading).
+ * All are exported from index.ts and survive a trip between processes with
+ * their class intact (reduction.ts registers them as serializable).
+ */
+
+/** Base class of the library's process-level errors, as Python's `ProcessError`. */
+export class ProcessError extends Error {}
+
+/** A wait ran out of time where Python raises `multiprocessing.TimeoutError`. */
+export class TimeoutError extends ProcessError {
+}
+
+/** The peer did not prove it holds the same authkey. */
+export class AuthenticationError extends ProcessError {
+}
+
+/** A buffer given to `recvBytesInto` is too small; `message` holds the whole message. */
+export class BufferTooShort extends ProcessError {
+}
+
+/** The other end of a connection is gone. */
+export class EOFError extends Error {
+}
+
+/** Non-blocking or timed-out `get` on an empty queue (Python's `queue.Empty`). */
+export class Empty extends Error {
+}
+
+/** Non-blocking or timed-out `put` on a full queue (Python's `queue.Full`). */
+export class Full extends Error {
+}
+
+/** A barrier was aborted or reset while parties were waiting on it. */
+export class BrokenBarrierError extends Error {
+}
+
+/** An error raised on the other side of a connection that could not be rebuilt as its own type. */
+export class RemoteError extends ProcessError {
+}
+
+/** The worker that held a task died before the task finished. */
+export class WorkerLostError extends ProcessError {
+}
+
+/** A lock was taken over from a holder that died while holding it. */
+export class OwnerDiedError extends ProcessError {
+}
+
+/** The error an aborted wait rejects with: the signal's reason, or a DOMException named AbortError. */
+export function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException("This operation was aborted", "AbortError");
+}
+
+/**
+ * Put each class's `name` on its prototype (as the built-in errors do), so
+ * instances print as `Empty: ...` without an own enumerable `name` field.
+ */
+export function nameErrorClasses(...classes: ReadonlyArray<{ readonly name: string; prototype: Error }>): void {
+  for (const cls of classes) {
+    Object.defineProperty(cls.prototype, "name", { value: cls.name, writable: true, configurable: true, enumerable: false });
+  }
+}
+
+export const libraryErrors = [
+  ProcessError,
+  TimeoutError,
+  AuthenticationError,
+  BufferTooShort,
+  EOFError,
+  Empty,
+  Full,
+  BrokenBarrierError,
+  RemoteError,
+  WorkerLostError,
+  OwnerDiedError,
+] as const;
+
+nameErrorClasses(...libraryErrors);

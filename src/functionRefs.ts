@@ -1,0 +1,307 @@
+/*
+ * Functions travel between processes by reference, the way Python pickles a
+ * module-level function as "module + qualified name": the sender finds which
+ * module exports the function and under what name, the receiver imports that
+ * module and takes the export. This module does both halves.
+ *
+ * Finding the module of a function object is the hard half: JavaScript has
+ * no `fn.__module__`. We ask V8 itself through an in-process inspector
+ * session (synchronous, no debugger enabled): `[[FunctionLocation]]` names
+ * the script, `[[Scopes]]` tells a module-level function from a closure.
+ * The export name then comes from `require.cache` (CommonJS) or from lexing
+ * the module's export statements (ES modules). Results are cached per
+ * function, so the cost is paid once.
+ *
+ * Talks to: reduction.ts (functions inside values), process.ts (targets).
+ */
+import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { isAbsolute } from "node:path";
+import { shared } from "./runtime.ts";
+import { nameErrorClasses } from "./errors.ts";
+
+const requireHere = createRequire(import.meta.url);
+
+/** Where a function can be found again: a module (file URL, or a path for CommonJS) and an export. */
+export interface FunctionRef {
+  module: string;
+  /** Export name; "module.exports" for a CommonJS module that exports the function itself. */
+  name: string;
+  /** Registered with registerTarget: look it up in the registry after importing the module. */
+  registered?: true;
+}
+
+// Any callable may be a target; its parameters are the caller's business.
+type AnyFunction = Function;
+
+interface Registry {
+  byKey: Map<string, AnyFunction>;
+  refs: WeakMap<AnyFunction, FunctionRef>;
+}
+
+const registry = shared<Registry>("functionRefs.registry", () => ({ byKey: new Map(), refs: new WeakMap() }));
+
+function registryKey(module: string, name: string): string {
+  return `${module}#${name}`;
+}
+
+/** What identifies a module from inside it: `import.meta` in ESM, `module` in CommonJS. */
+export type ModuleHandle = { url: string } | { filename: string };
+
+export function moduleUrlOf(handle: ModuleHandle): string {
+  if ("url" in handle && typeof handle.url === "string") return handle.url;
+  if ("filename" in handle && typeof handle.filename === "string") return pathToFileURL(handle.filename).href;
+  throw new TypeError("expected import.meta (ES module) or module (CommonJS)");
+}
+
+/**
+ * Make `fn` findable by other processes even though it is not exported (or
+ * the automatic lookup cannot see it). Call it at the top level of the
+ * module that defines `fn`, outside the `isMain` guard, so the child
+ * registers it too when it imports the module.
+ */
+export function registerTarget<F extends AnyFunction>(meta: ModuleHandle, fn: F): F {
+  if (typeof fn !== "function") throw new TypeError("registerTarget(meta, fn): fn must be a function");
+  if (!fn.name) throw new TypeError("registerTarget(meta, fn): fn must have a name (use a function declaration)");
+  const module = moduleUrlOf(meta);
+  const key = registryKey(module, fn.name);
+  const existing = registry.byKey.get(key);
+  if (existing && existing !== fn) {
+    throw new TypeError(`registerTarget: another function named "${fn.name}" is already registered for ${module}`);
+  }
+  registry.byKey.set(key, fn);
+  registry.refs.set(fn, { module, name: fn.name, registered: true });
+  return fn;
+}
+
+/** Thrown when a function cannot travel to another process; the message says how to fix it. */
+export class FunctionLookupError extends TypeError {}
+nameErrorClasses(FunctionLookupError);
+
+const located = shared("functionRefs.located", () => new WeakMap<AnyFunction, FunctionRef>());
+
+/**
+ * Where `fn` can be found by another process. Throws FunctionLookupError,
+ * naming the fix, for anonymous functions, closures, methods, bound
+ * functions, and functions their module does not export.
+ */
+export function locateFunction(fn: AnyFunction, what = "target"): FunctionRef {
+  const ref = registry.refs.get(fn) ?? located.get(fn);
+  if (ref) return ref;
+  const found = lookup(fn, what);
+  located.set(fn, found);
+  return found;
+}
+
+const fix = "export it from its module (`export function name(...)`), or register it with registerTarget(import.meta, fn)";
+
+function lookup(fn: AnyFunction, what: string): FunctionRef {
+  const label = fn.name ? `${what} ${fn.name}()` : `${what}`;
+  if (!fn.name || fn.name === "anonymous") {
+    throw new FunctionLookupError(
+      `${label} is an anonymous function, which another process cannot find. Give it a name and ${fix}.`,
+    );
+  }
+  if (fn.name.startsWith("bound ")) {
+    throw new FunctionLookupError(`${label} is a bound function, which another process cannot rebuild. Pass the function itself and its arguments instead.`);
+  }
+  const where = inspect(fn);
+  if (!where) {
+    throw new FunctionLookupError(`${label} is a native or built-in function; only functions from your own modules can be sent. Wrap it: ${fix}.`);
+  }
+  if (where.closure) {
+    throw new FunctionLookupError(
+      `${label} is defined inside another function (a closure), which another process cannot find. Move it to the top level of its module and ${fix}.`,
+    );
+  }
+  const exportName = where.url.startsWith("file:") ? esmExportName(where.url, fn) : cjsExportName(where.url, fn);
+  if (exportName === undefined) {
+    throw new FunctionLookupError(`${label} is not exported from ${displayPath(where.url)}, so another process cannot find it: ${fix}.`);
+  }
+  return { module: where.url, name: exportName };
+}
+
+function displayPath(url: string): string {
+  return url.startsWith("file:") ? fileURLToPath(url) : url;
+}
+
+function cjsExportName(path: string, fn: AnyFunction): string | undefined {
+  if (!isAbsolute(path)) return undefined;
+  const cached = requireHere.cache[path];
+  if (!cached) return undefined;
+  const exported: unknown = cached.exports;
+  if (exported === fn) return "module.exports";
+  if (exported !== null && (typeof exported === "object" || typeof exported === "function")) {
+    for (const key of Object.keys(exported)) {
+      if ((exported as Record<string, unknown>)[key] === fn) return key;
+    }
+  }
+  return undefined;
+}
+
+interface Lexer {
+  initSync(): void;
+  parse(source: string): readonly [unknown, ReadonlyArray<{ n: string; ln?: string }>];
+}
+
+let lexer: Lexer | undefined;
+
+function esmExportName(url: string, fn: AnyFunction): string | undefined {
+  let source: string;
+  try {
+    source = readFileSync(fileURLToPath(url), "utf8");
+  } catch {
+    return undefined;
+  }
+  if (!lexer) {
+    lexer = requireHere("es-module-lexer") as Lexer;
+    lexer.initSync();
+  }
+  let exports: ReadonlyArray<{ n: string; ln?: string }>;
+  try {
+    exports = lexer.parse(source)[1];
+  } catch {
+    // A syntax the lexer does not know: trust the name; the child checks again on import.
+    return fn.name;
+  }
+  const byLocal = exports.find((e) => e.ln === fn.name);
+  if (byLocal) return byLocal.n;
+  if (fn.name === "default" && exports.some((e) => e.n === "default")) return "default";
+  // A module that was transpiled to CommonJS keeps an ESM-looking URL; its exports are in require.cache.
+  return cjsExportName(fileURLToPath(url), fn);
+}
+
+interface Location {
+  url: string;
+  closure: boolean;
+}
+
+interface InspectorSession {
+  connect(): void;
+  post(method: string, params: object, callback: (err: Error | null, result: unknown) => void): void;
+}
+
+let session: InspectorSession | undefined;
+const scriptUrls = new Map<string, string>();
+
+function post<T>(method: string, params: object = {}): T {
+  if (!session) {
+    const { Session } = requireHere("node:inspector") as { Session: new () => InspectorSession };
+    session = new Session();
+    session.connect();
+  }
+  let failure: Error | null = null;
+  let output: unknown;
+  // An in-process session answers synchronously, before post() returns.
+  session.post(method, params, (err, result) => {
+    failure = err;
+    output = result;
+  });
+  if (failure) throw failure;
+  return output as T;
+}
+
+interface RemoteObject {
+  objectId?: string;
+  description?: string;
+  value?: unknown;
+}
+interface PropertiesResult {
+  result: Array<{ name: string; value?: RemoteObject }>;
+  internalProperties?: Array<{ name: string; value?: RemoteObject }>;
+}
+
+const probeSlot = "__multiprocFunctionProbe";
+
+function inspect(fn: AnyFunction): Location | undefined {
+  const holder = globalThis as Record<string, unknown>;
+  holder[probeSlot] = fn;
+  const objectGroup = "multiproc";
+  try {
+    const { result } = post<{ result: RemoteObject }>("Runtime.evaluate", { expression: `globalThis.${probeSlot}`, objectGroup });
+    if (!result.objectId) return undefined;
+    const props = post<PropertiesResult>("Runtime.getProperties", { objectId: result.objectId, ownProperties: true });
+    const internal = props.internalProperties ?? [];
+    const location = internal.find((p) => p.name === "[[FunctionLocation]]")?.value?.value as { scriptId: string } | undefined;
+    if (!location) return undefined;
+    const url = scriptUrl(location.scriptId);
+    if (!url) return undefined;
+    const scopesId = internal.find((p) => p.name === "[[Scopes]]")?.value?.objectId;
+    let closure = false;
+    if (scopesId && url.startsWith("file:")) {
+      const scopes = post<PropertiesResult>("Runtime.getProperties", { objectId: scopesId, ownProperties: true });
+      closure = scopes.result.some((s) => /^(Closure|Local|Block|Catch|With|Eval)\b/.test(s.value?.description ?? ""));
+    }
+    return { url, closure };
+  } finally {
+    delete holder[probeSlot];
+    post("Runtime.releaseObjectGroup", { objectGroup });
+  }
+}
+
+interface CoverageScript {
+  scriptId: string;
+  url: string;
+}
+
+function scriptUrl(scriptId: string): string | undefined {
+  if (!scriptUrls.has(scriptId)) {
+    // Best-effort coverage lists every script with its id and URL without enabling the debugger.
+    const { result } = post<{ result: CoverageScript[] }>("Profiler.getBestEffortCoverage");
+    for (const script of result) scriptUrls.set(script.scriptId, script.url);
+  }
+  const url = scriptUrls.get(scriptId);
+  return url ? url : undefined;
+}
+
+const namespaces = shared("functionRefs.namespaces", () => new Map<string, unknown>());
+
+/** The function a FunctionRef names, importing its module (async: ES modules load asynchronously). */
+export async function loadFunction(ref: FunctionRef): Promise<AnyFunction> {
+  return pick(ref, await importModule(ref.module));
+}
+
+/**
+ * The same as loadFunction, for a module already imported with importModule
+ * (reduction.loads does that first) or one that require() can load.
+ */
+export function loadFunctionSync(ref: FunctionRef): AnyFunction {
+  let namespace = namespaces.get(ref.module);
+  if (namespace === undefined) {
+    namespace = requireHere(ref.module.startsWith("file:") ? fileURLToPath(ref.module) : ref.module);
+    namespaces.set(ref.module, namespace);
+  }
+  return pick(ref, namespace);
+}
+
+/** Import a module named by a file URL (ESM or CommonJS under a file URL) or an absolute CommonJS path. */
+export async function importModule(module: string): Promise<unknown> {
+  let namespace = namespaces.get(module);
+  if (namespace === undefined) {
+    namespace = !module.startsWith("file:") && isAbsolute(module) ? requireHere(module) : await import(module);
+    namespaces.set(module, namespace);
+  }
+  return namespace;
+}
+
+function pick(ref: FunctionRef, namespace: unknown): AnyFunction {
+  let found: unknown;
+  if (ref.registered) {
+    found = registry.byKey.get(registryKey(ref.module, ref.name));
+  } else if (ref.name === "module.exports") {
+    found = namespace && typeof namespace === "object" && "default" in namespace ? (namespace as { default: unknown }).default : namespace;
+  } else if (namespace !== null && (typeof namespace === "object" || typeof namespace === "function")) {
+    found = (namespace as Record<string, unknown>)[ref.name];
+    if (found === undefined && "default" in namespace) {
+      // A CommonJS module imported as ESM keeps its exports on `default`.
+      const fallback = (namespace as { default: unknown }).default;
+      if (fallback && typeof fallback === "object") found = (fallback as Record<string, unknown>)[ref.name];
+    }
+  }
+  if (typeof found !== "function") {
+    const how = ref.registered ? "registered with registerTarget" : "exported";
+    throw new FunctionLookupError(`${ref.name} is not ${how} by ${displayPath(ref.module)} in this process`);
+  }
+  return found;
+}

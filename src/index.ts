@@ -1,0 +1,39 @@
+/*
+ * multiproc: Python's multiprocessing for Node.js. This file is the public
+ * surface and only re-exports; each concept lives in its own module.
+ */
+export {
+  Process,
+  ParentProcess,
+  currentProcess,
+  parentProcess,
+  activeChildren,
+  cpuCount,
+  isMain,
+  type ProcessOptions,
+  type Target,
+} from "./process.ts";
+export {
+  Context,
+  getContext,
+  getStartMethod,
+  setStartMethod,
+  getAllStartMethods,
+  type StartMethod,
+} from "./context.ts";
+export { registerTarget, FunctionLookupError, type ModuleHandle } from "./functionRefs.ts";
+export { registerSerializable, SerializationError, reduce, registerRebuilder, type Reducible, type Reduction } from "./reduction.ts";
+export type { Wait, WaitOptions, BlockingWaitOptions } from "./waiting.ts";
+export {
+  ProcessError,
+  TimeoutError,
+  AuthenticationError,
+  BufferTooShort,
+  EOFError,
+  Empty,
+  Full,
+  BrokenBarrierError,
+  RemoteError,
+  WorkerLostError,
+  OwnerDiedError,
+} from "./errors.ts";

@@ -1,0 +1,431 @@
+/*
+ * How values cross a process boundary (Python's reduction.py + pickle).
+ *
+ * The wire format is V8's structured clone (`v8.serialize`), which already
+ * carries primitives, BigInt, Date, RegExp, Map, Set, typed arrays, Buffers,
+ * plain objects, arrays and cycles. Before it runs, one walk over the value
+ * replaces what structured clone cannot carry faithfully with tagged records:
+ *
+ *   - functions: by reference (module + export), see functionRefs.ts;
+ *   - errors: class, name, message, stack, cause and own fields;
+ *   - instances of classes registered with registerSerializable;
+ *   - library objects (Lock, Queue, ...) that implement `[reduce]()`: they
+ *     travel as a small state record and are re-opened on arrival;
+ *   - sockets and servers, when the channel can pass OS handles.
+ *
+ * Anything else that cannot travel (a closure, a symbol, a WeakMap) is
+ * refused at the sending call with the path inside the value: `args[1].cb`.
+ * The receiver first imports the modules the records name (so classes and
+ * rebuilders register themselves), then swaps the records back.
+ *
+ * Talks to: functionRefs.ts; every class that travels by reference.
+ */
+import { serialize, deserialize } from "node:v8";
+import { Server, Socket } from "node:net";
+import { FunctionLookupError, importModule, loadFunctionSync, locateFunction, type FunctionRef } from "./functionRefs.ts";
+import { libraryErrors, nameErrorClasses } from "./errors.ts";
+import { shared } from "./runtime.ts";
+
+/**
+ * Implemented by library objects that travel by reference. Returns the
+ * rebuilder's registered type, the module that registers it, and a state
+ * that structured clone can carry (it is itself reduced, so it may hold
+ * other library objects).
+ */
+export const reduce = Symbol.for("multiproc.reduce");
+
+export interface Reduction {
+  type: string;
+  module: string;
+  state: unknown;
+}
+
+export interface Reducible {
+  [reduce](): Reduction;
+}
+
+/** Thrown when a value cannot be sent; `path` locates the offending part, e.g. `args[1].cb`. */
+export class SerializationError extends TypeError {
+  constructor(
+    message: string,
+    readonly path: string,
+  ) {
+    super(message);
+  }
+}
+
+nameErrorClasses(SerializationError);
+
+type Constructor = abstract new (...args: never[]) => object;
+type Rebuilder = (state: unknown) => unknown;
+
+interface Registries {
+  classes: Map<string, Constructor>;
+  keys: WeakMap<Constructor, string>;
+  rebuilders: Map<string, Rebuilder>;
+}
+
+const registries = shared<Registries>("reduction.registries", () => ({
+  classes: new Map(),
+  keys: new WeakMap(),
+  rebuilders: new Map(),
+}));
+
+/**
+ * Keep the class of user objects (and errors) across the boundary. The
+ * class must be registered in both processes, under the same name: call this
+ * at the top level of the module that defines it.
+ */
+export function registerSerializable<C extends Constructor>(cls: C, name: string = cls.name): C {
+  if (typeof cls !== "function") throw new TypeError("registerSerializable(cls): cls must be a class");
+  if (!name) throw new TypeError("registerSerializable(cls, name): an anonymous class needs an explicit name");
+  const existing = registries.classes.get(name);
+  if (existing && existing !== cls) throw new TypeError(`registerSerializable: another class is already registered as "${name}"`);
+  registries.classes.set(name, cls);
+  registries.keys.set(cls, name);
+  return cls;
+}
+
+/** Register how to re-open a library object of `type` from its reduced state. */
+export function registerRebuilder(type: string, rebuild: Rebuilder): void {
+  registries.rebuilders.set(type, rebuild);
+}
+
+for (const errorClass of libraryErrors) registerSerializable(errorClass);
+
+const TAG = "\u0000multiproc";
+
+type Tagged =
+  | { [TAG]: "fn"; ref: FunctionRef }
+  | { [TAG]: "err"; cls?: string; name: string; message: string; stack?: string; cause?: unknown; hasCause: boolean; errors?: unknown; fields: Record<string, unknown> }
+  | { [TAG]: "obj"; cls: string; fields: Record<string, unknown> }
+  | { [TAG]: "reduce"; type: string; state: unknown }
+  | { [TAG]: "handle"; index: number };
+
+/** An OS handle passed beside a message (only where the channel supports it). */
+export type Handle = Socket | Server;
+
+export interface Dumped {
+  data: Buffer;
+  handles: Handle[];
+}
+
+export interface DumpOptions {
+  /** Collect sockets/servers here instead of refusing them. */
+  acceptHandles?: boolean;
+  /** How the root is named in error paths; "" makes top-level keys bare (`args[1]`). */
+  root?: string;
+}
+
+/** Serialize `value` for another process. Throws SerializationError with the path of what cannot travel. */
+export function dumps(value: unknown, options: DumpOptions = {}): Dumped {
+  const walker = new Encoder(options.acceptHandles ?? false);
+  const root = options.root ?? "value";
+  const special = walker.scan(value, root);
+  const modules = [...walker.modules];
+  const payload = special ? walker.encode(value) : value;
+  let data: Buffer;
+  try {
+    data = serialize([modules, special, payload]);
+  } catch (err) {
+    throw new SerializationError(`${root} cannot be serialized: ${(err as Error).message}`, root);
+  }
+  return { data, handles: walker.handles };
+}
+
+/** Rebuild a value from `dumps`, importing the modules it refers to first. */
+export async function loads(data: Uint8Array, handles: readonly Handle[] = []): Promise<unknown> {
+  const [modules, special, payload] = deserialize(data) as [string[], boolean, unknown];
+  for (const module of modules) await importModule(module);
+  return special ? new Decoder(handles).decode(payload) : payload;
+}
+
+/** Rebuild a value from `dumps` without awaiting: modules it refers to must already be loaded (or be loadable with require). */
+export function loadsSync(data: Uint8Array, handles: readonly Handle[] = []): unknown {
+  const [, special, payload] = deserialize(data) as [string[], boolean, unknown];
+  return special ? new Decoder(handles).decode(payload) : payload;
+}
+
+function isReducible(value: object): value is Reducible {
+  return typeof (value as Partial<Reducible>)[reduce] === "function";
+}
+
+function isLeafObject(value: object): boolean {
+  return (
+    value instanceof Date ||
+    value instanceof RegExp ||
+    value instanceof ArrayBuffer ||
+    ArrayBuffer.isView(value) ||
+    value instanceof Boolean ||
+    value instanceof Number ||
+    value instanceof String ||
+    value instanceof BigInt
+  );
+}
+
+function refused(value: object): string | undefined {
+  if (value instanceof WeakMap || value instanceof WeakSet || value instanceof WeakRef) return `a ${value.constructor.name}`;
+  if (value instanceof Promise) return "a Promise (await it first)";
+  if (typeof SharedArrayBuffer !== "undefined" && value instanceof SharedArrayBuffer) return "a SharedArrayBuffer (use SharedArray or SharedMemory to share memory between processes)";
+  return undefined;
+}
+
+function childPath(parent: string, key: string | number): string {
+  if (typeof key === "number") return `${parent}[${key}]`;
+  const name = /^[A-Za-z_$][\w$]*$/.test(key) ? key : JSON.stringify(key);
+  if (parent === "") return name;
+  return name === key ? `${parent}.${key}` : `${parent}[${name}]`;
+}
+
+class Encoder {
+  readonly modules = new Set<string>();
+  readonly handles: Handle[] = [];
+  private readonly scanned = new Set<object>();
+  private readonly encoded = new Map<unknown, unknown>();
+  private readonly functionRefs = new Map<unknown, FunctionRef>();
+  private readonly reductions = new Map<object, Reduction>();
+
+  constructor(private readonly acceptHandles: boolean) {}
+
+  /** Validate the whole value; true when some part needs the tagged encoding. */
+  scan(value: unknown, path: string): boolean {
+    if (typeof value === "function") {
+      try {
+        const ref = locateFunction(value, "function");
+        this.functionRefs.set(value, ref);
+        this.modules.add(ref.module);
+      } catch (err) {
+        if (!(err instanceof FunctionLookupError)) throw err;
+        throw new SerializationError(`${path} cannot be sent to another process: ${err.message}`, path);
+      }
+      return true;
+    }
+    if (typeof value === "symbol") throw new SerializationError(`${path} is a symbol, which cannot be sent to another process`, path);
+    if (value === null || typeof value !== "object") return false;
+    if (this.scanned.has(value)) return false;
+    this.scanned.add(value);
+    if (isReducible(value)) {
+      const reduction = value[reduce]();
+      this.reductions.set(value, reduction);
+      this.modules.add(reduction.module);
+      this.scan(reduction.state, path);
+      return true;
+    }
+    if (value instanceof Socket || value instanceof Server) {
+      if (!this.acceptHandles) {
+        throw new SerializationError(`${path} is a ${value.constructor.name}: sockets and servers can only be passed as arguments of a spawn Process`, path);
+      }
+      return true;
+    }
+    const why = refused(value);
+    if (why) throw new SerializationError(`${path} is ${why}, which cannot be sent to another process`, path);
+    if (isLeafObject(value)) return false;
+    let special = false;
+    if (value instanceof Error) {
+      this.classModule(value);
+      special = true;
+      this.scan(value.cause, `${path}.cause`);
+      if (value instanceof AggregateError) this.scan(value.errors, `${path}.errors`);
+    } else if (registries.keys.has(value.constructor as Constructor)) {
+      special = true;
+    }
+    if (value instanceof Map) {
+      let i = 0;
+      for (const [k, v] of value) {
+        if (this.scan(k, `${path}.<key ${i}>`)) special = true;
+        if (this.scan(v, childPath(path, typeof k === "string" ? k : `<value ${i}>`))) special = true;
+        i++;
+      }
+    } else if (value instanceof Set) {
+      let i = 0;
+      for (const v of value) if (this.scan(v, `${path}.<element ${i++}>`)) special = true;
+    } else if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) if (this.scan(value[i], childPath(path, i))) special = true;
+    } else {
+      for (const key of Object.keys(value)) {
+        if (this.scan((value as Record<string, unknown>)[key], childPath(path, key))) special = true;
+      }
+    }
+    return special;
+  }
+
+  private classModule(value: object): void {
+    const key = registries.keys.get(value.constructor as Constructor);
+    if (!key) return;
+    try {
+      this.modules.add(locateFunction(value.constructor, "class").module);
+    } catch {
+      // Registered in both processes by contract; the module hint only helps a receiver that has not loaded it yet.
+    }
+  }
+
+  /** Build the tagged copy of a value that `scan` accepted. */
+  encode(value: unknown): unknown {
+    if (typeof value === "function") return { [TAG]: "fn", ref: this.functionRefs.get(value)! } satisfies Tagged;
+    if (value === null || typeof value !== "object" || isLeafObject(value)) return value;
+    if (this.encoded.has(value)) return this.encoded.get(value);
+    const reduction = this.reductions.get(value);
+    if (reduction) {
+      const { type, state } = reduction;
+      const tagged: Tagged = { [TAG]: "reduce", type, state: undefined };
+      this.encoded.set(value, tagged);
+      tagged.state = this.encode(state);
+      return tagged;
+    }
+    if (value instanceof Socket || value instanceof Server) {
+      const tagged: Tagged = { [TAG]: "handle", index: this.handles.push(value) - 1 };
+      this.encoded.set(value, tagged);
+      return tagged;
+    }
+    if (value instanceof Error) return this.encodeError(value);
+    const cls = registries.keys.get(value.constructor as Constructor);
+    if (cls) {
+      const tagged: Tagged = { [TAG]: "obj", cls, fields: {} };
+      this.encoded.set(value, tagged);
+      this.encodeFields(value, tagged.fields);
+      return tagged;
+    }
+    if (value instanceof Map) {
+      const copy = new Map();
+      this.encoded.set(value, copy);
+      for (const [k, v] of value) copy.set(this.encode(k), this.encode(v));
+      return copy;
+    }
+    if (value instanceof Set) {
+      const copy = new Set();
+      this.encoded.set(value, copy);
+      for (const v of value) copy.add(this.encode(v));
+      return copy;
+    }
+    if (Array.isArray(value)) {
+      const copy: unknown[] = new Array(value.length);
+      this.encoded.set(value, copy);
+      for (let i = 0; i < value.length; i++) copy[i] = this.encode(value[i]);
+      return copy;
+    }
+    const copy: Record<string, unknown> = {};
+    this.encoded.set(value, copy);
+    this.encodeFields(value, copy);
+    return copy;
+  }
+
+  private encodeFields(value: object, into: Record<string, unknown>, skip?: ReadonlySet<string>): void {
+    for (const key of Object.keys(value)) {
+      if (!skip?.has(key)) into[key] = this.encode((value as Record<string, unknown>)[key]);
+    }
+  }
+
+  private encodeError(error: Error): Tagged {
+    const tagged: Tagged & { [TAG]: "err" } = {
+      [TAG]: "err",
+      name: error.name,
+      message: error.message,
+      stack: error.stack,
+      hasCause: "cause" in error,
+      fields: {},
+    };
+    const cls = registries.keys.get(error.constructor as Constructor);
+    if (cls) tagged.cls = cls;
+    this.encoded.set(error, tagged);
+    if (tagged.hasCause) tagged.cause = this.encode(error.cause);
+    if (error instanceof AggregateError) tagged.errors = this.encode(error.errors);
+    this.encodeFields(error, tagged.fields, errorOwnKeys);
+    return tagged;
+  }
+}
+
+const errorOwnKeys: ReadonlySet<string> = new Set(["name", "message", "stack", "cause"]);
+
+const builtinErrors: Record<string, ErrorConstructor | AggregateErrorConstructor> = {
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+  AggregateError,
+};
+
+function isTagged(value: unknown): value is Tagged {
+  return value !== null && typeof value === "object" && TAG in value;
+}
+
+class Decoder {
+  private readonly decoded = new Map<object, unknown>();
+
+  constructor(private readonly handles: readonly Handle[]) {}
+
+  decode(value: unknown): unknown {
+    if (value === null || typeof value !== "object" || isLeafObject(value)) return value;
+    if (this.decoded.has(value)) return this.decoded.get(value);
+    if (isTagged(value)) return this.decodeTagged(value);
+    // Structured clone gave us fresh containers: rebuild tagged parts in place.
+    this.decoded.set(value, value);
+    if (value instanceof Map) {
+      const entries = [...value];
+      value.clear();
+      for (const [k, v] of entries) value.set(this.decode(k), this.decode(v));
+    } else if (value instanceof Set) {
+      const items = [...value];
+      value.clear();
+      for (const v of items) value.add(this.decode(v));
+    } else if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) value[i] = this.decode(value[i]);
+    } else {
+      const record = value as Record<string, unknown>;
+      for (const key of Object.keys(record)) record[key] = this.decode(record[key]);
+    }
+    return value;
+  }
+
+  private decodeTagged(tagged: Tagged): unknown {
+    switch (tagged[TAG]) {
+      case "fn": {
+        const fn = loadFunctionSync(tagged.ref);
+        this.decoded.set(tagged, fn);
+        return fn;
+      }
+      case "handle": {
+        const handle = this.handles[tagged.index];
+        if (!handle) throw new SerializationError(`handle #${tagged.index} did not arrive with its message`, "handle");
+        this.decoded.set(tagged, handle);
+        return handle;
+      }
+      case "reduce": {
+        const rebuild = registries.rebuilders.get(tagged.type);
+        if (!rebuild) throw new SerializationError(`no rebuilder registered for library type "${tagged.type}"`, tagged.type);
+        const rebuilt = rebuild(this.decode(tagged.state));
+        this.decoded.set(tagged, rebuilt);
+        return rebuilt;
+      }
+      case "obj": {
+        const cls = registries.classes.get(tagged.cls);
+        if (!cls) {
+          throw new SerializationError(`class "${tagged.cls}" is not registered in this process: call registerSerializable(${tagged.cls}) at the top level of its module`, tagged.cls);
+        }
+        const instance = Object.create(cls.prototype as object) as Record<string, unknown>;
+        this.decoded.set(tagged, instance);
+        for (const key of Object.keys(tagged.fields)) instance[key] = this.decode(tagged.fields[key]);
+        return instance;
+      }
+      case "err":
+        return this.decodeError(tagged);
+    }
+  }
+
+  private decodeError(tagged: Tagged & { [TAG]: "err" }): Error {
+    const cls = (tagged.cls && registries.classes.get(tagged.cls)) || builtinErrors[tagged.name] || Error;
+    const error = Object.create(cls.prototype as object) as Error;
+    this.decoded.set(tagged, error);
+    const hidden = (key: string, value: unknown) =>
+      Object.defineProperty(error, key, { value, writable: true, configurable: true, enumerable: false });
+    hidden("message", tagged.message);
+    if (tagged.stack !== undefined) hidden("stack", tagged.stack);
+    if (error.name !== tagged.name) hidden("name", tagged.name);
+    if (tagged.hasCause) hidden("cause", this.decode(tagged.cause));
+    if (tagged.errors !== undefined) hidden("errors", this.decode(tagged.errors));
+    for (const key of Object.keys(tagged.fields)) (error as unknown as Record<string, unknown>)[key] = this.decode(tagged.fields[key]);
+    return error;
+  }
+}

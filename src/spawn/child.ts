@@ -1,0 +1,61 @@
+/*
+ * The child's side of start (Python's spawn._main + BaseProcess._bootstrap),
+ * shared by both start methods: rebuild the Process object from the
+ * payload, importing the modules its target (or subclass) lives in, then run
+ * it. An uncaught error prints `Process <name>:` and the error to stderr and
+ * exits with code 1. After run() settles the child lives on while its event
+ * loop has work, like any Node.js program.
+ */
+import { inspect } from "node:util";
+import { loads, type Handle } from "../reduction.ts";
+import { ParentProcess, Process, selfProcess, setBootstrapping, setCurrentProcess, type Target } from "../process.ts";
+import type { StartMethod } from "../context.ts";
+
+/** What a child needs to know about itself before it can read the rest of the payload. */
+export interface ChildHeader {
+  name: string;
+  daemon: boolean;
+  authkey: Uint8Array;
+  identity: number[];
+  parent: { pid: number; name: string };
+  startMethod: StartMethod;
+  handleCount: number;
+}
+
+interface ChildBody {
+  cls?: typeof Process;
+  target?: Target;
+  args: unknown[];
+  kwargs?: Record<string, unknown>;
+  this: Record<string, unknown>;
+}
+
+export function reportUncaught(name: string, err: unknown): void {
+  process.stderr.write(`Process ${name}:\n${inspect(err)}\n`);
+}
+
+export async function runChild(header: ChildHeader, body: Uint8Array, handles: Handle[], ident: number): Promise<void> {
+  const parent = new ParentProcess(header.parent.pid, header.parent.name, header.startMethod === "thread");
+  const identity = { name: header.name, daemon: header.daemon, authkey: Buffer.from(header.authkey), ident, startMethod: header.startMethod };
+  let proc: Process;
+  try {
+    // Module code run while importing already sees the right currentProcess().
+    setCurrentProcess(selfProcess(Process, identity), parent, header.identity);
+    setBootstrapping(true);
+    const payload = (await loads(body, handles)) as ChildBody;
+    proc = selfProcess(payload.cls ?? Process, { ...identity, target: payload.target, args: payload.args, kwargs: payload.kwargs });
+    Object.assign(proc, payload.this);
+    setCurrentProcess(proc, parent, header.identity);
+  } catch (err) {
+    reportUncaught(header.name, err);
+    process.exit(1);
+  } finally {
+    setBootstrapping(false);
+  }
+  try {
+    await proc.run();
+  } catch (err) {
+    reportUncaught(header.name, err);
+    process.exit(1);
+  }
+}

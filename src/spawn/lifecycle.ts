@@ -1,0 +1,77 @@
+/*
+ * The parent's side of every child's life after start: which children are
+ * alive, and what happens to them when this process finishes (Python's
+ * util._exit_function).
+ *
+ * Children do not keep this process alive by themselves (their handles are
+ * unref'd), so the event loop empties as soon as the program's own work is
+ * done. At that moment ('beforeExit', Python's "main code finished") daemon
+ * children are terminated and every child still alive is held, so the
+ * process stays up until each has exited and been reaped: non-daemon
+ * children are waited for, daemon children do not outlive us, no zombies.
+ * A hard exit (`process.exit()`) still sends daemon children SIGTERM; if this
+ * process is killed, the kernel kills them (see bootstrap.ts).
+ */
+
+import { shared } from "../runtime.ts";
+
+/** A started child, whatever its start method. */
+export interface ChildHandle {
+  readonly pid: number;
+  /** OS pid for spawn children, thread id for thread children. */
+  readonly ident: number;
+  readonly daemon: boolean;
+  /** Resolves with the exit code once the child has exited and been reaped. */
+  readonly exited: Promise<number>;
+  /** The exit code if the child is known to have exited, else null; may look at the OS synchronously. */
+  poll(): number | null;
+  terminate(): void;
+  kill(): void;
+  /** Keep this process alive until the child exits; returns the release function. */
+  hold(): () => void;
+}
+
+/** Grace period between SIGTERM and SIGKILL for daemon children at exit. */
+const DAEMON_GRACE_MS = 1000;
+
+interface Lifecycle {
+  children: Set<ChildHandle>;
+  /** Children already being waited for at exit. */
+  finishing: WeakSet<ChildHandle>;
+  hooked: boolean;
+}
+
+const lifecycle = shared<Lifecycle>("lifecycle", () => ({ children: new Set(), finishing: new WeakSet(), hooked: false }));
+
+export function track(child: ChildHandle): void {
+  if (!lifecycle.hooked) {
+    lifecycle.hooked = true;
+    process.on("beforeExit", finishChildren);
+    process.on("exit", terminateDaemons);
+  }
+  lifecycle.children.add(child);
+  void child.exited.then(() => lifecycle.children.delete(child));
+}
+
+export function liveChildren(): ChildHandle[] {
+  return [...lifecycle.children];
+}
+
+function finishChildren(): void {
+  for (const child of lifecycle.children) {
+    if (lifecycle.finishing.has(child) || child.poll() !== null) continue;
+    lifecycle.finishing.add(child);
+    const release = child.hold();
+    void child.exited.then(release);
+    if (child.daemon) {
+      child.terminate();
+      setTimeout(() => child.poll() === null && child.kill(), DAEMON_GRACE_MS).unref();
+    }
+  }
+}
+
+function terminateDaemons(): void {
+  for (const child of lifecycle.children) {
+    if (child.daemon && child.poll() === null) child.terminate();
+  }
+}
