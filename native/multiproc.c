@@ -7,8 +7,12 @@
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <stdio.h>
 #include <node_api.h>
 #ifdef __linux__
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #endif
 
@@ -59,9 +63,32 @@ static napi_value set_parent_death_signal(napi_env env, napi_callback_info info)
 #endif
 }
 
+/*
+ * An anonymous in-memory file (memfd): nameless, so nothing can leak in
+ * /dev/shm, and freed by the kernel when the last descriptor closes.
+ * Returns the fd (close-on-exec), or -errno. Off Linux, an unlinked file in
+ * $TMPDIR plays the same role.
+ */
+static napi_value anonymous_file(napi_env env, napi_callback_info info) {
+#ifdef __linux__
+  int fd = memfd_create("multiproc", MFD_CLOEXEC);
+  return make_int(env, fd < 0 ? -errno : fd);
+#else
+  const char *dir = getenv("TMPDIR");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/multiproc-XXXXXX", dir && *dir ? dir : "/tmp");
+  int fd = mkstemp(path);
+  if (fd < 0) return make_int(env, -errno);
+  unlink(path);
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return make_int(env, fd);
+#endif
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"setParentDeathSignal", NULL, set_parent_death_signal, NULL, NULL, NULL, napi_default, NULL},
+      {"anonymousFile", NULL, anonymous_file, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   return exports;

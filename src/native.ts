@@ -9,6 +9,8 @@ import { fileURLToPath } from "node:url";
 export interface NativeAddon {
   /** prctl(PR_SET_PDEATHSIG): returns 0 or an errno value (ENOSYS off Linux). */
   setParentDeathSignal(signo: number): number;
+  /** A nameless in-memory file (memfd_create on Linux): its fd, or -errno. */
+  anonymousFile(): number;
 }
 
 const requireHere = createRequire(import.meta.url);

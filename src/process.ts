@@ -9,7 +9,7 @@
  * children at exit lives in spawn/lifecycle.ts; the child side of start is
  * spawn/child.ts.
  */
-import { randomBytes } from "node:crypto";
+import { createRequire } from "node:module";
 import { availableParallelism, constants as osConstants } from "node:os";
 import { realpathSync, readFileSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
@@ -20,7 +20,7 @@ import { dumps } from "./reduction.ts";
 import { locateFunction, moduleUrlOf, type ModuleHandle } from "./functionRefs.ts";
 import { shared } from "./runtime.ts";
 import { parseWait, settleWithin, type Wait } from "./waiting.ts";
-import { liveChildren, track, type ChildHandle } from "./spawn/lifecycle.ts";
+import { heldWhileAwaited, liveChildren, track, type ChildHandle } from "./spawn/lifecycle.ts";
 import { startSpawnChild } from "./spawn/spawnChild.ts";
 import { startThreadChild } from "./spawn/threadChild.ts";
 import type { ChildHeader } from "./spawn/child.ts";
@@ -268,7 +268,7 @@ export class Process {
   get exited(): Promise<number> {
     this.#checkNotClosed();
     if (!this.#child) throw new ProcessError(this.#self ? "a process cannot wait for itself" : "process not started");
-    return this.#child.exited;
+    return heldWhileAwaited(this.#child.exited, this.#child);
   }
 
   toString(): string {
@@ -290,7 +290,8 @@ export class Process {
       status = code === null ? "started" : code < 0 ? `stopped[${signalName(-code)}]` : `stopped exitcode=${code}`;
     }
     const pid = this.#self ? process.pid : this.#child?.pid;
-    return `<${cls} name='${this.#name}'${pid !== undefined ? ` pid=${pid}` : ""} parent=${process.pid} ${status}${this.#daemon ? " daemon" : ""}>`;
+    const parent = this.#self ? (runtime.parent?.pid ?? "None") : process.pid;
+    return `<${cls} name='${this.#name}'${pid !== undefined ? ` pid=${pid}` : ""} parent=${parent} ${status}${this.#daemon ? " daemon" : ""}>`;
   }
 
   #checkNotClosed(): void {
@@ -346,7 +347,7 @@ export function currentProcess(): Process {
   runtime.current ??= selfProcess(Process, {
     name: "MainProcess",
     daemon: false,
-    authkey: randomBytes(32),
+    authkey: (createRequire(import.meta.url)("node:crypto") as typeof import("node:crypto")).randomBytes(32),
     ident: process.pid,
     startMethod: null,
   });

@@ -21,7 +21,9 @@
  * Talks to: functionRefs.ts; every class that travels by reference.
  */
 import { serialize, deserialize } from "node:v8";
-import { Server, Socket } from "node:net";
+import { EventEmitter } from "node:events";
+import { createRequire } from "node:module";
+import type { Server, Socket } from "node:net";
 import { FunctionLookupError, importModule, loadFunctionSync, locateFunction, type FunctionRef } from "./functionRefs.ts";
 import { libraryErrors, nameErrorClasses } from "./errors.ts";
 import { shared } from "./runtime.ts";
@@ -146,6 +148,15 @@ export function loadsSync(data: Uint8Array, handles: readonly Handle[] = []): un
   return special ? new Decoder(handles).decode(payload) : payload;
 }
 
+let net: typeof import("node:net") | undefined;
+
+/** Sockets and servers are EventEmitters; node:net is only loaded to tell which, when one shows up. */
+function isHandle(value: object): value is Handle {
+  if (!(value instanceof EventEmitter)) return false;
+  net ??= createRequire(import.meta.url)("node:net") as typeof import("node:net");
+  return value instanceof net.Socket || value instanceof net.Server;
+}
+
 function isReducible(value: object): value is Reducible {
   return typeof (value as Partial<Reducible>)[reduce] === "function";
 }
@@ -211,7 +222,7 @@ class Encoder {
       this.scan(reduction.state, path);
       return true;
     }
-    if (value instanceof Socket || value instanceof Server) {
+    if (isHandle(value)) {
       if (!this.acceptHandles) {
         throw new SerializationError(`${path} is a ${value.constructor.name}: sockets and servers can only be passed as arguments of a spawn Process`, path);
       }
@@ -272,7 +283,7 @@ class Encoder {
       tagged.state = this.encode(state);
       return tagged;
     }
-    if (value instanceof Socket || value instanceof Server) {
+    if (isHandle(value)) {
       const tagged: Tagged = { [TAG]: "handle", index: this.handles.push(value) - 1 };
       this.encoded.set(value, tagged);
       return tagged;

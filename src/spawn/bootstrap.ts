@@ -1,41 +1,62 @@
 /*
  * Entry point of a "spawn" child: `node [parent's execArgv] bootstrap.js
- * <daemon|plain> <parentPid>`. A daemon child first asks the kernel to kill
- * it when its parent dies, so it cannot outlive a SIGKILLed parent even
- * while its own code is busy. Then it reads the start payload (and socket
- * handles) from the IPC channel and runs the process (child.ts).
+ * <parentPid>`, with its start payload on fd 4 (see spawnChild.ts). A daemon
+ * child first asks the kernel to kill it when its parent dies, so it cannot
+ * outlive a SIGKILLed parent even while its own code is busy. Socket
+ * handles, if any, are then requested over the IPC channel. Then the process
+ * runs (child.ts).
  */
+import { closeSync, fstatSync, readSync } from "node:fs";
 import { constants } from "node:os";
+import { deserialize } from "node:v8";
 import { native } from "../native.ts";
 import { runChild, type ChildHeader } from "./child.ts";
+import { HANDLES_PLEASE, PAYLOAD_FD, type HandleMessage } from "./spawnChild.ts";
 import type { Handle } from "../reduction.ts";
+import type { Socket } from "node:net";
 
-const [, , mode, parentPid] = process.argv;
+const parentPid = Number(process.argv[2]);
 process.argv.splice(2);
 
-if (mode === "daemon") {
+const payload = Buffer.allocUnsafe(fstatSync(PAYLOAD_FD).size);
+readSync(PAYLOAD_FD, payload, 0, payload.length, 0);
+closeSync(PAYLOAD_FD);
+const { header, body } = deserialize(payload) as { header: ChildHeader; body: Uint8Array };
+
+if (header.daemon) {
   native().setParentDeathSignal(constants.signals.SIGKILL);
   // The parent may have died before the request took effect.
-  if (process.ppid !== Number(parentPid)) process.kill(process.pid, "SIGKILL");
+  if (process.ppid !== parentPid) process.kill(process.pid, "SIGKILL");
 }
 
-let header: ChildHeader | undefined;
-let body: Uint8Array | undefined;
 const handles: Handle[] = [];
-let received = 0;
-
-function onMessage(message: unknown, handle?: Handle): void {
-  if (!header) {
-    ({ header, body } = message as { header: ChildHeader; body: Uint8Array });
-  } else {
-    handles[(message as { handle: number }).handle] = handle!;
-    received++;
-  }
-  if (received === header.handleCount) {
+if (header.handleCount === 0) {
+  process.channel?.unref();
+  void runChild(header, body, handles, process.pid);
+} else {
+  let received = 0;
+  const early = new Map<Handle, { waiting: Socket[]; keep: (socket: Socket) => void }>();
+  const onMessage = (message: HandleMessage, handle?: Handle) => {
+    handles[message.handle] = handle!;
+    if ("unshift" in handle!) {
+      if (message.buffered) handle.unshift(Buffer.from(message.buffered));
+    } else {
+      // A server handle accepts at once; keep what arrives before the target listens, and replay it.
+      const waiting: Socket[] = [];
+      const keep = (socket: Socket) => waiting.push(socket);
+      early.set(handle!, { waiting, keep });
+      handle!.on("connection", keep);
+    }
+    if (++received < header.handleCount) return;
     process.off("message", onMessage);
     process.channel?.unref();
-    void runChild(header, body!, handles, process.pid);
-  }
+    void runChild(header, body, handles, process.pid, () => {
+      for (const [server, { waiting, keep }] of early) {
+        server.off("connection", keep);
+        for (const socket of waiting) server.emit("connection", socket);
+      }
+    });
+  };
+  process.on("message", onMessage);
+  process.send!(HANDLES_PLEASE);
 }
-
-process.on("message", onMessage);

@@ -34,7 +34,20 @@ export function reportUncaught(name: string, err: unknown): void {
   process.stderr.write(`Process ${name}:\n${inspect(err)}\n`);
 }
 
-export async function runChild(header: ChildHeader, body: Uint8Array, handles: Handle[], ident: number): Promise<void> {
+/**
+ * `onRunStarted` runs once the target has been called and has attached its
+ * listeners synchronously (bootstrap.ts replays early connections then).
+ */
+export async function runChild(
+  header: ChildHeader,
+  body: Uint8Array,
+  handles: Handle[],
+  ident: number,
+  onRunStarted?: () => void,
+): Promise<void> {
+  // Until the target settles, the child lives even if nothing else holds its event loop (module loading
+  // through an off-thread loader, or an await on something unref'd, would otherwise let it end silently).
+  const keepAlive = setInterval(() => {}, 2 ** 30);
   const parent = new ParentProcess(header.parent.pid, header.parent.name, header.startMethod === "thread");
   const identity = { name: header.name, daemon: header.daemon, authkey: Buffer.from(header.authkey), ident, startMethod: header.startMethod };
   let proc: Process;
@@ -53,9 +66,13 @@ export async function runChild(header: ChildHeader, body: Uint8Array, handles: H
     setBootstrapping(false);
   }
   try {
-    await proc.run();
+    const running = proc.run();
+    onRunStarted?.();
+    await running;
   } catch (err) {
     reportUncaught(header.name, err);
     process.exit(1);
+  } finally {
+    clearInterval(keepAlive);
   }
 }

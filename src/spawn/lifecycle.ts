@@ -75,3 +75,41 @@ function terminateDaemons(): void {
     if (child.daemon && child.poll() === null) child.terminate();
   }
 }
+
+/**
+ * A promise that keeps this process alive while someone awaits it, by
+ * holding the child until it settles. Children are unref'd (see above), so a
+ * bare `await child.exited` would otherwise let the event loop run dry.
+ * A subclass, because `await` on a plain Promise never calls an own `then`.
+ */
+class HeldPromise<T> extends Promise<T> {
+  static override get [Symbol.species](): PromiseConstructor {
+    return Promise;
+  }
+
+  hold: (() => () => void) | undefined;
+
+  override then<R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    const release = this.hold?.() ?? (() => {});
+    const settled = super.then(
+      (value) => {
+        release();
+        return value;
+      },
+      (reason: unknown) => {
+        release();
+        throw reason;
+      },
+    );
+    return settled.then(onFulfilled, onRejected);
+  }
+}
+
+export function heldWhileAwaited<T>(promise: Promise<T>, child: Pick<ChildHandle, "hold">): Promise<T> {
+  const held = new HeldPromise<T>((resolve, reject) => promise.then(resolve, reject));
+  held.hold = () => child.hold();
+  return held;
+}

@@ -1,19 +1,42 @@
 /*
  * The "spawn" start method (Python's popen_spawn_posix.py): a new Node.js
  * process running bootstrap.ts, with the parent's execArgv (so `--import tsx`
- * and friends load the same way), stdin closed, stdout/stderr shared, and an
- * IPC channel that carries the start payload and any socket handles.
+ * and friends load the same way), stdin closed, stdout/stderr shared.
+ *
+ * The start payload is written, before the child exists, into an anonymous
+ * in-memory file the child inherits as fd 4: IPC writes are asynchronous, and
+ * a parent killed right after start() would otherwise take the payload with
+ * it (Python writes its pickled Process into a pipe for the same reason).
+ * The IPC channel (fd 3) carries socket handles, once the child asks for
+ * them, and tells the child when its parent is gone.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import type { Socket } from "node:net";
+import { closeSync, readFileSync, writeSync } from "node:fs";
+import { createRequire } from "node:module";
+import { serialize } from "node:v8";
 import { constants } from "node:os";
 import { extname } from "node:path";
-import { Server } from "node:net";
 import { fileURLToPath } from "node:url";
 import { ProcessError } from "../errors.ts";
 import type { Handle } from "../reduction.ts";
 import type { ChildHandle } from "./lifecycle.ts";
 import type { ChildHeader } from "./child.ts";
+import { native } from "../native.ts";
+
+/** The fd a spawn child reads its payload from (after stdin, stdout, stderr and the IPC channel). */
+export const PAYLOAD_FD = 4;
+/** The message a child sends when it is ready to receive its socket handles. */
+export const HANDLES_PLEASE = "multiproc:handles";
+
+/** A handle on its way to a child, with the bytes the parent had already read from it. */
+export interface HandleMessage {
+  handle: number;
+  buffered?: Uint8Array;
+}
+
+// Loaded on first start(): a child that starts no children of its own does not pay for child_process.
+const requireHere = createRequire(import.meta.url);
 
 const bootstrapPath = fileURLToPath(new URL(`./bootstrap${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
@@ -58,10 +81,19 @@ class SpawnedChild implements ChildHandle {
 
   constructor(header: ChildHeader, body: Buffer, handles: readonly Handle[]) {
     this.daemon = header.daemon;
-    const child = spawn(process.execPath, [...childExecArgv(), bootstrapPath, header.daemon ? "daemon" : "plain", String(process.pid)], {
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-      serialization: "advanced",
-    });
+    const payload = native().anonymousFile();
+    if (payload < 0) throw new ProcessError(`cannot create the start payload of ${header.name} (errno ${-payload})`);
+    let child: ChildProcess;
+    try {
+      writeSync(payload, serialize({ header, body }));
+      const { spawn } = requireHere("node:child_process") as typeof import("node:child_process");
+      child = spawn(process.execPath, [...childExecArgv(), bootstrapPath, String(process.pid)], {
+        stdio: ["ignore", "inherit", "inherit", "ipc", payload],
+        serialization: "advanced",
+      });
+    } finally {
+      closeSync(payload);
+    }
     // Failures to start, and IPC errors after the child died, end in 'exit'.
     child.on("error", () => {});
     if (child.pid === undefined) throw new ProcessError(`failed to start a child process for ${header.name}`);
@@ -73,13 +105,21 @@ class SpawnedChild implements ChildHandle {
         resolve(this.#exitCode);
       });
     });
-    child.send({ header, body });
-    handles.forEach((handle, index) => {
-      // A socket is closed in the parent once sent (keepOpen defaults to false); a server must be closed by hand.
-      child.send({ handle: index }, handle, {}, () => {
-        if (handle instanceof Server) handle.close();
+    if (handles.length > 0) {
+      const { Socket } = requireHere("node:net") as typeof import("node:net");
+      for (const handle of handles) if (handle instanceof Socket) stopReading(handle);
+      child.once("message", (message) => {
+        if (message !== HANDLES_PLEASE) return;
+        handles.forEach((handle, index) => {
+          const sent: HandleMessage = { handle: index };
+          if (handle instanceof Socket && handle.readableLength > 0) sent.buffered = bytesOf(handle.read() as Buffer | string);
+          // A socket is closed in the parent once sent (keepOpen defaults to false); a server must be closed by hand.
+          child.send(sent, handle, {}, () => {
+            if (!(handle instanceof Socket)) handle.close();
+          });
+        });
       });
-    });
+    }
     child.unref();
     child.channel?.unref();
   }
@@ -110,6 +150,23 @@ class SpawnedChild implements ChildHandle {
       if (--this.#holds === 0) this.#child.unref();
     };
   }
+}
+
+/**
+ * Stop this process reading from a socket that is being handed to a child:
+ * the data that has not arrived yet stays in the kernel for the child, and
+ * what was already read goes with the handle (HandleMessage.buffered).
+ * Node.js itself would read on and drop those bytes.
+ */
+function stopReading(socket: Socket): void {
+  socket.pause();
+  // readStop() is the only way to stop libuv reading ahead; pause() alone keeps filling the buffer.
+  (socket as unknown as { _handle?: { readStop?(): number } })._handle?.readStop?.();
+}
+
+function bytesOf(chunk: Buffer | string | null): Uint8Array | undefined {
+  if (chunk === null) return undefined;
+  return typeof chunk === "string" ? Buffer.from(chunk) : chunk;
 }
 
 /**

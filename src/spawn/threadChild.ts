@@ -8,7 +8,7 @@
  * loaders (tsx through its API, which otherwise only hooks the main thread)
  * and then imports the bootstrap.
  */
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import { extname, join } from "node:path";
@@ -16,6 +16,9 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Handle } from "../reduction.ts";
 import type { ChildHandle } from "./lifecycle.ts";
 import { reportUncaught, type ChildHeader } from "./child.ts";
+
+// Loaded on first start(), so that a spawn child that starts no threads does not load worker_threads.
+const requireHere = createRequire(import.meta.url);
 
 const bootstrapUrl = new URL(`./threadBootstrap${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
 
@@ -85,6 +88,7 @@ class ThreadChild implements ChildHandle {
 
   constructor(header: ChildHeader, body: Buffer) {
     this.daemon = header.daemon;
+    const { Worker } = requireHere("node:worker_threads") as typeof import("node:worker_threads");
     const worker = new Worker(workerEntry, {
       eval: true,
       workerData: { header, body, loaders: parentLoaders(), bootstrap: bootstrapUrl },

@@ -1,0 +1,1 @@
+// Intentionally empty: the script a raw child_process.fork() / new Worker() runs in the baselines.
