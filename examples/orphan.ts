@@ -29,11 +29,6 @@ export async function father(donePath: string): Promise<void> {
   console.log(`im father pid ${process.pid} ppid ${process.ppid}`);
   const child = new Process({ target: orphan, args: [donePath] });
   child.start();
-  // WORKAROUND (library bug, not in the seed): a spawn child whose parent exits
-  // before the child has loaded its target's module never runs the target
-  // (it exits 0 silently). So the father lives a moment longer than the
-  // seed's before it dies.
-  await sleep(500);
   console.log("father died..");
   process.exit(0); // a hard exit: non-daemon children are left running
 }

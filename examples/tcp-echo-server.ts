@@ -40,11 +40,9 @@ async function client(port: number, messages: string[]): Promise<string[]> {
 }
 
 if (isMain(import.meta)) {
-  // pauseOnConnect: the parent must not read from a connection it hands to a
-  // child, or the first bytes the client sends are read (and lost) here
-  // before the child has the socket (Node.js documents this for
-  // subprocess.send(socket); Python's sockets never read on their own).
-  const server = net.createServer({ pauseOnConnect: true }, (conn) => {
+  // No pauseOnConnect needed: start() stops this process reading from a socket
+  // it hands over, and bytes already read travel with it to the child.
+  const server = net.createServer((conn) => {
     const p = new Process({ target: work, args: [conn] });
     p.start();
     console.log(`[server ${process.pid}] accepted a connection, handed it to ${p.name} (pid ${p.pid})`);

@@ -14,14 +14,13 @@
  *
  * Talks to: reduction.ts (functions inside values), process.ts (targets).
  */
-import { createRequire } from "node:module";
-import { readFileSync } from "node:fs";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { isAbsolute } from "node:path";
-import { shared } from "./runtime.ts";
+import { builtin, requireFromPackage, shared } from "./runtime.ts";
 import { nameErrorClasses } from "./errors.ts";
 
-const requireHere = createRequire(import.meta.url);
+const { readFileSync } = builtin("node:fs");
+const { fileURLToPath, pathToFileURL } = builtin("node:url");
+const { isAbsolute } = builtin("node:path");
+
 
 /** Where a function can be found again: a module (file URL, or a path for CommonJS) and an export. */
 export interface FunctionRef {
@@ -110,25 +109,24 @@ function lookup(fn: AnyFunction, what: string): FunctionRef {
   if (!where) {
     throw new FunctionLookupError(`${label} is a native or built-in function; only functions from your own modules can be sent. Wrap it: ${fix}.`);
   }
-  if (where.closure) {
+  const path = where.url.startsWith("file:") ? fileURLToPath(where.url) : where.url;
+  // CommonJS functions always sit in the module wrapper's closure; their exports are plain properties.
+  const commonJs = isAbsolute(path) && requireFromPackage().cache[path] !== undefined;
+  if (!commonJs && where.closure) {
     throw new FunctionLookupError(
       `${label} is defined inside another function (a closure), which another process cannot find. Move it to the top level of its module and ${fix}.`,
     );
   }
-  const exportName = where.url.startsWith("file:") ? esmExportName(where.url, fn) : cjsExportName(where.url, fn);
+  const exportName = commonJs ? cjsExportName(path, fn) : esmExportName(where.url, fn);
   if (exportName === undefined) {
-    throw new FunctionLookupError(`${label} is not exported from ${displayPath(where.url)}, so another process cannot find it: ${fix}.`);
+    throw new FunctionLookupError(`${label} is not exported from ${path}, so another process cannot find it: ${fix}.`);
   }
-  return { module: where.url, name: exportName };
-}
-
-function displayPath(url: string): string {
-  return url.startsWith("file:") ? fileURLToPath(url) : url;
+  return { module: commonJs ? path : where.url, name: exportName };
 }
 
 function cjsExportName(path: string, fn: AnyFunction): string | undefined {
   if (!isAbsolute(path)) return undefined;
-  const cached = requireHere.cache[path];
+  const cached = requireFromPackage().cache[path];
   if (!cached) return undefined;
   const exported: unknown = cached.exports;
   if (exported === fn) return "module.exports";
@@ -148,6 +146,7 @@ interface Lexer {
 let lexer: Lexer | undefined;
 
 function esmExportName(url: string, fn: AnyFunction): string | undefined {
+  if (!url.startsWith("file:")) return undefined;
   let source: string;
   try {
     source = readFileSync(fileURLToPath(url), "utf8");
@@ -155,7 +154,7 @@ function esmExportName(url: string, fn: AnyFunction): string | undefined {
     return undefined;
   }
   if (!lexer) {
-    lexer = requireHere("es-module-lexer") as Lexer;
+    lexer = requireFromPackage()("es-module-lexer") as Lexer;
     lexer.initSync();
   }
   let exports: ReadonlyArray<{ n: string; ln?: string }>;
@@ -168,8 +167,7 @@ function esmExportName(url: string, fn: AnyFunction): string | undefined {
   const byLocal = exports.find((e) => e.ln === fn.name);
   if (byLocal) return byLocal.n;
   if (fn.name === "default" && exports.some((e) => e.n === "default")) return "default";
-  // A module that was transpiled to CommonJS keeps an ESM-looking URL; its exports are in require.cache.
-  return cjsExportName(fileURLToPath(url), fn);
+  return undefined;
 }
 
 interface Location {
@@ -187,8 +185,7 @@ const scriptUrls = new Map<string, string>();
 
 function post<T>(method: string, params: object = {}): T {
   if (!session) {
-    const { Session } = requireHere("node:inspector") as { Session: new () => InspectorSession };
-    session = new Session();
+    session = new (builtin("node:inspector").Session as unknown as new () => InspectorSession)();
     session.connect();
   }
   let failure: Error | null = null;
@@ -229,7 +226,7 @@ function inspect(fn: AnyFunction): Location | undefined {
     if (!url) return undefined;
     const scopesId = internal.find((p) => p.name === "[[Scopes]]")?.value?.objectId;
     let closure = false;
-    if (scopesId && url.startsWith("file:")) {
+    if (scopesId) {
       const scopes = post<PropertiesResult>("Runtime.getProperties", { objectId: scopesId, ownProperties: true });
       closure = scopes.result.some((s) => /^(Closure|Local|Block|Catch|With|Eval)\b/.test(s.value?.description ?? ""));
     }
@@ -269,7 +266,7 @@ export async function loadFunction(ref: FunctionRef): Promise<AnyFunction> {
 export function loadFunctionSync(ref: FunctionRef): AnyFunction {
   let namespace = namespaces.get(ref.module);
   if (namespace === undefined) {
-    namespace = requireHere(ref.module.startsWith("file:") ? fileURLToPath(ref.module) : ref.module);
+    namespace = requireFromPackage()(ref.module.startsWith("file:") ? fileURLToPath(ref.module) : ref.module);
     namespaces.set(ref.module, namespace);
   }
   return pick(ref, namespace);
@@ -279,7 +276,7 @@ export function loadFunctionSync(ref: FunctionRef): AnyFunction {
 export async function importModule(module: string): Promise<unknown> {
   let namespace = namespaces.get(module);
   if (namespace === undefined) {
-    namespace = !module.startsWith("file:") && isAbsolute(module) ? requireHere(module) : await import(module);
+    namespace = !module.startsWith("file:") && isAbsolute(module) ? requireFromPackage()(module) : await import(module);
     namespaces.set(module, namespace);
   }
   return namespace;
@@ -301,7 +298,8 @@ function pick(ref: FunctionRef, namespace: unknown): AnyFunction {
   }
   if (typeof found !== "function") {
     const how = ref.registered ? "registered with registerTarget" : "exported";
-    throw new FunctionLookupError(`${ref.name} is not ${how} by ${displayPath(ref.module)} in this process`);
+    const where = ref.module.startsWith("file:") ? fileURLToPath(ref.module) : ref.module;
+    throw new FunctionLookupError(`${ref.name} is not ${how} by ${where} in this process`);
   }
   return found;
 }

@@ -3,8 +3,9 @@
  * _multiprocessing C module. Loaded lazily: a process that never needs it
  * (a non-daemon child, say) does not pay for it.
  */
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
+import { requireFromPackage, builtin } from "./runtime.ts";
+
+const { fileURLToPath } = builtin("node:url");
 
 export interface NativeAddon {
   /** prctl(PR_SET_PDEATHSIG): returns 0 or an errno value (ENOSYS off Linux). */
@@ -13,17 +14,16 @@ export interface NativeAddon {
   anonymousFile(): number;
 }
 
-const requireHere = createRequire(import.meta.url);
 const packageRoot = fileURLToPath(new URL("..", import.meta.url));
 let addon: NativeAddon | undefined;
 
 export function native(): NativeAddon {
   if (addon) return addon;
   try {
-    addon = requireHere(`${packageRoot}build/Release/multiproc.node`) as NativeAddon;
+    addon = requireFromPackage()(`${packageRoot}build/Release/multiproc.node`) as NativeAddon;
   } catch {
     try {
-      const build = requireHere("node-gyp-build") as (dir: string) => NativeAddon;
+      const build = requireFromPackage()("node-gyp-build") as (dir: string) => NativeAddon;
       addon = build(packageRoot);
     } catch (err) {
       throw new Error(

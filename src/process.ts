@@ -9,22 +9,22 @@
  * children at exit lives in spawn/lifecycle.ts; the child side of start is
  * spawn/child.ts.
  */
-import { createRequire } from "node:module";
-import { availableParallelism, constants as osConstants } from "node:os";
-import { realpathSync, readFileSync } from "node:fs";
-import { resolve as resolvePath } from "node:path";
-import { pathToFileURL } from "node:url";
-import { inspect } from "node:util";
 import { ProcessError } from "./errors.ts";
 import { dumps } from "./reduction.ts";
 import { locateFunction, moduleUrlOf, type ModuleHandle } from "./functionRefs.ts";
-import { shared } from "./runtime.ts";
+import { builtin, shared } from "./runtime.ts";
 import { parseWait, settleWithin, type Wait } from "./waiting.ts";
 import { heldWhileAwaited, liveChildren, track, type ChildHandle } from "./spawn/lifecycle.ts";
 import { startSpawnChild } from "./spawn/spawnChild.ts";
 import { startThreadChild } from "./spawn/threadChild.ts";
 import type { ChildHeader } from "./spawn/child.ts";
 import { startMethodOf, type StartMethod } from "./context.ts";
+
+const { availableParallelism, constants: osConstants } = builtin("node:os");
+const { realpathSync, readFileSync } = builtin("node:fs");
+const { resolve: resolvePath } = builtin("node:path");
+const { pathToFileURL } = builtin("node:url");
+const { inspect } = builtin("node:util");
 
 // Any function may be a target; its parameter types are between the caller and the target.
 export type Target = (...args: never[]) => unknown;
@@ -347,7 +347,7 @@ export function currentProcess(): Process {
   runtime.current ??= selfProcess(Process, {
     name: "MainProcess",
     daemon: false,
-    authkey: (createRequire(import.meta.url)("node:crypto") as typeof import("node:crypto")).randomBytes(32),
+    authkey: builtin("node:crypto").randomBytes(32),
     ident: process.pid,
     startMethod: null,
   });

@@ -20,13 +20,14 @@
  *
  * Talks to: functionRefs.ts; every class that travels by reference.
  */
-import { serialize, deserialize } from "node:v8";
-import { EventEmitter } from "node:events";
-import { createRequire } from "node:module";
+
 import type { Server, Socket } from "node:net";
 import { FunctionLookupError, importModule, loadFunctionSync, locateFunction, type FunctionRef } from "./functionRefs.ts";
 import { libraryErrors, nameErrorClasses } from "./errors.ts";
-import { shared } from "./runtime.ts";
+import { builtin, shared } from "./runtime.ts";
+
+const { EventEmitter } = builtin("node:events");
+const { serialize, deserialize } = builtin("node:v8");
 
 /**
  * Implemented by library objects that travel by reference. Returns the
@@ -153,7 +154,7 @@ let net: typeof import("node:net") | undefined;
 /** Sockets and servers are EventEmitters; node:net is only loaded to tell which, when one shows up. */
 function isHandle(value: object): value is Handle {
   if (!(value instanceof EventEmitter)) return false;
-  net ??= createRequire(import.meta.url)("node:net") as typeof import("node:net");
+  net ??= builtin("node:net");
   return value instanceof net.Socket || value instanceof net.Server;
 }
 
@@ -183,9 +184,8 @@ function refused(value: object): string | undefined {
 
 function childPath(parent: string, key: string | number): string {
   if (typeof key === "number") return `${parent}[${key}]`;
-  const name = /^[A-Za-z_$][\w$]*$/.test(key) ? key : JSON.stringify(key);
-  if (parent === "") return name;
-  return name === key ? `${parent}.${key}` : `${parent}[${name}]`;
+  if (!/^[A-Za-z_$][\w$]*$/.test(key)) return `${parent}[${JSON.stringify(key)}]`;
+  return parent === "" ? key : `${parent}.${key}`;
 }
 
 class Encoder {

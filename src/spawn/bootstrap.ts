@@ -6,14 +6,17 @@
  * handles, if any, are then requested over the IPC channel. Then the process
  * runs (child.ts).
  */
-import { closeSync, fstatSync, readSync } from "node:fs";
-import { constants } from "node:os";
-import { deserialize } from "node:v8";
+
 import { native } from "../native.ts";
 import { runChild, type ChildHeader } from "./child.ts";
 import { HANDLES_PLEASE, PAYLOAD_FD, type HandleMessage } from "./spawnChild.ts";
 import type { Handle } from "../reduction.ts";
 import type { Socket } from "node:net";
+import { builtin } from "../runtime.ts";
+
+const { closeSync, fstatSync, readSync } = builtin("node:fs");
+const { constants } = builtin("node:os");
+const { deserialize } = builtin("node:v8");
 
 const parentPid = Number(process.argv[2]);
 process.argv.splice(2);

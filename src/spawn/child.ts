@@ -6,10 +6,12 @@
  * exits with code 1. After run() settles the child lives on while its event
  * loop has work, like any Node.js program.
  */
-import { inspect } from "node:util";
 import { loads, type Handle } from "../reduction.ts";
 import { ParentProcess, Process, selfProcess, setBootstrapping, setCurrentProcess, type Target } from "../process.ts";
 import type { StartMethod } from "../context.ts";
+import { builtin } from "../runtime.ts";
+
+const { inspect } = builtin("node:util");
 
 /** What a child needs to know about itself before it can read the rest of the payload. */
 export interface ChildHeader {

@@ -12,17 +12,19 @@
  */
 import type { ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
-import { closeSync, readFileSync, writeSync } from "node:fs";
-import { createRequire } from "node:module";
-import { serialize } from "node:v8";
-import { constants } from "node:os";
-import { extname } from "node:path";
-import { fileURLToPath } from "node:url";
+
 import { ProcessError } from "../errors.ts";
 import type { Handle } from "../reduction.ts";
 import type { ChildHandle } from "./lifecycle.ts";
 import type { ChildHeader } from "./child.ts";
 import { native } from "../native.ts";
+import { builtin } from "../runtime.ts";
+
+const { closeSync, readFileSync, writeSync } = builtin("node:fs");
+const { serialize } = builtin("node:v8");
+const { constants } = builtin("node:os");
+const { extname } = builtin("node:path");
+const { fileURLToPath } = builtin("node:url");
 
 /** The fd a spawn child reads its payload from (after stdin, stdout, stderr and the IPC channel). */
 export const PAYLOAD_FD = 4;
@@ -34,9 +36,6 @@ export interface HandleMessage {
   handle: number;
   buffered?: Uint8Array;
 }
-
-// Loaded on first start(): a child that starts no children of its own does not pay for child_process.
-const requireHere = createRequire(import.meta.url);
 
 const bootstrapPath = fileURLToPath(new URL(`./bootstrap${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
@@ -86,7 +85,7 @@ class SpawnedChild implements ChildHandle {
     let child: ChildProcess;
     try {
       writeSync(payload, serialize({ header, body }));
-      const { spawn } = requireHere("node:child_process") as typeof import("node:child_process");
+      const { spawn } = builtin("node:child_process");
       child = spawn(process.execPath, [...childExecArgv(), bootstrapPath, String(process.pid)], {
         stdio: ["ignore", "inherit", "inherit", "ipc", payload],
         serialization: "advanced",
@@ -106,7 +105,7 @@ class SpawnedChild implements ChildHandle {
       });
     });
     if (handles.length > 0) {
-      const { Socket } = requireHere("node:net") as typeof import("node:net");
+      const { Socket } = builtin("node:net");
       for (const handle of handles) if (handle instanceof Socket) stopReading(handle);
       child.once("message", (message) => {
         if (message !== HANDLES_PLEASE) return;

@@ -9,16 +9,14 @@
  * and then imports the bootstrap.
  */
 import type { Worker } from "node:worker_threads";
-import { createRequire } from "node:module";
-import { readFileSync } from "node:fs";
-import { extname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Handle } from "../reduction.ts";
 import type { ChildHandle } from "./lifecycle.ts";
+import { builtin } from "../runtime.ts";
 import { reportUncaught, type ChildHeader } from "./child.ts";
 
-// Loaded on first start(), so that a spawn child that starts no threads does not load worker_threads.
-const requireHere = createRequire(import.meta.url);
+const { readFileSync } = builtin("node:fs");
+const { extname, join } = builtin("node:path");
+const { fileURLToPath, pathToFileURL } = builtin("node:url");
 
 const bootstrapUrl = new URL(`./threadBootstrap${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
 
@@ -45,7 +43,7 @@ let loaders: Loader[] | undefined;
 function parentLoaders(): Loader[] {
   if (loaders) return loaders;
   loaders = [];
-  const requireFromCwd = createRequire(join(process.cwd(), "noop.js"));
+  const requireFromCwd = builtin("node:module").createRequire(join(process.cwd(), "noop.js"));
   const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -88,10 +86,13 @@ class ThreadChild implements ChildHandle {
 
   constructor(header: ChildHeader, body: Buffer) {
     this.daemon = header.daemon;
-    const { Worker } = requireHere("node:worker_threads") as typeof import("node:worker_threads");
-    const worker = new Worker(workerEntry, {
-      eval: true,
-      workerData: { header, body, loaders: parentLoaders(), bootstrap: bootstrapUrl },
+    const { Worker } = builtin("node:worker_threads");
+    const loaders = parentLoaders();
+    // Without loaders to register, the bootstrap can be the entry itself (one module load fewer).
+    const entry = loaders.length > 0 ? workerEntry : new URL(bootstrapUrl);
+    const worker = new Worker(entry, {
+      eval: loaders.length > 0,
+      workerData: { header, body, loaders, bootstrap: bootstrapUrl },
       name: header.name,
       stdin: false,
     });

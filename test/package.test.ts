@@ -1,0 +1,53 @@
+/* The published package: importable by name from ES modules and CommonJS, usable without a TypeScript loader. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { fixtures, readJson, tempDir } from "./helpers.ts";
+
+function node(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const publicNames = [
+  "Process", "currentProcess", "parentProcess", "activeChildren", "cpuCount", "isMain", "getContext", "getStartMethod",
+  "setStartMethod", "getAllStartMethods", "registerTarget", "registerSerializable", "ProcessError", "TimeoutError",
+  "AuthenticationError", "BufferTooShort", "EOFError", "Empty", "Full", "BrokenBarrierError", "RemoteError",
+  "WorkerLostError", "OwnerDiedError",
+];
+
+test("import * from 'multiproc' exposes the public surface", async () => {
+  const run = await node(["--input-type=module", "-e", `import * as mp from "multiproc"; console.log(JSON.stringify(Object.keys(mp)))`]);
+  assert.equal(run.code, 0, run.stderr);
+  const names = JSON.parse(run.stdout) as string[];
+  for (const name of publicNames) assert.ok(names.includes(name), `missing export ${name}`);
+});
+
+test("require('multiproc') works from CommonJS, without warnings", async () => {
+  const run = await node(["-e", `const mp = require("multiproc"); console.log(typeof mp.Process, typeof mp.isMain)`]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stdout.trim(), "function function");
+  assert.equal(run.stderr, "");
+});
+
+for (const method of ["spawn", "thread"]) {
+  test(`${method}: a CommonJS program starts a child whose target is a CommonJS export`, async () => {
+    const out = join(tempDir(), "cjs.json");
+    const run = await node([join(fixtures, "cjs-main.cjs"), out, method]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /exitCode=0/);
+    assert.equal(readJson(out).method, method);
+  });
+
+  test(`${method}: a plain ES module program runs with no TypeScript loader`, async () => {
+    const out = join(tempDir(), "esm.json");
+    const run = await node([join(fixtures, "esm-main.mjs"), out, method]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /exitCode=0/);
+    assert.equal(readJson(out).method, method);
+  });
+}
