@@ -27,6 +27,8 @@ export const metrics: Record<string, MetricSpec> = {
     goals: [
       { impl: "multiproc spawn", vs: "raw fork", within: 1.15, issue: "#2" },
       { impl: "multiproc thread", vs: "raw Worker", within: 1.15, issue: "#2" },
+      { impl: "multiproc spawn (cold)", vs: "raw fork", within: 1.15, issue: "#2, standby off" },
+      { impl: "multiproc thread (cold)", vs: "raw Worker", within: 1.15, issue: "#2, standby off" },
     ],
   },
   "start() call": { refs: ["raw fork", "raw Worker", "python spawn"] },

@@ -85,10 +85,34 @@ static napi_value anonymous_file(napi_env env, napi_callback_info info) {
 #endif
 }
 
+/*
+ * A pipe whose ends are both close-on-exec: [readFd, writeFd], or -errno.
+ * A pre-started child blocks reading its end until the parent writes the
+ * payload; data written to a pipe survives the writer's death.
+ */
+static napi_value make_pipe(napi_env env, napi_callback_info info) {
+  int fds[2];
+#ifdef __linux__
+  if (pipe2(fds, O_CLOEXEC) != 0) return make_int(env, -errno);
+#else
+  if (pipe(fds) != 0) return make_int(env, -errno);
+  fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+  fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+#endif
+  napi_value out;
+  if (napi_create_array_with_length(env, 2, &out) != napi_ok) return NULL;
+  for (uint32_t i = 0; i < 2; i++) {
+    napi_value fd = make_int(env, fds[i]);
+    if (!fd || napi_set_element(env, out, i, fd) != napi_ok) return NULL;
+  }
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"setParentDeathSignal", NULL, set_parent_death_signal, NULL, NULL, NULL, napi_default, NULL},
       {"anonymousFile", NULL, anonymous_file, NULL, NULL, NULL, napi_default, NULL},
+      {"pipe", NULL, make_pipe, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   return exports;

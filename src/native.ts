@@ -12,6 +12,8 @@ export interface NativeAddon {
   setParentDeathSignal(signo: number): number;
   /** A nameless in-memory file (memfd_create on Linux): its fd, or -errno. */
   anonymousFile(): number;
+  /** pipe2(O_CLOEXEC): [readFd, writeFd], or -errno. */
+  pipe(): [number, number] | number;
 }
 
 const packageRoot = fileURLToPath(new URL("..", import.meta.url));

@@ -3,6 +3,7 @@
  * and the time of the synchronous start call alone.
  *   multiproc spawn   new Process({ target: noop }); start(); await join()
  *   multiproc thread  new (getContext("thread").Process)({ target: noop }); start(); await join()
+ *   ... (cold)        the same with the warm standby off (MULTIPROC_STANDBY=0): every child boots a runtime
  *   raw fork          child_process.fork(empty.cjs), until 'exit'
  *   raw Worker        new Worker(empty.cjs), until 'exit'
  * The Python counterpart is bench/python/process_start.py.
@@ -30,6 +31,16 @@ async function multiproc(ProcessClass) {
   return { [START_JOIN]: t2 - t0, [START_CALL]: t1 - t0 };
 }
 
+/** The same start, with the warm standby (src/spawn/standby.ts) turned off for this one run. */
+async function cold(ProcessClass) {
+  process.env.MULTIPROC_STANDBY = "0";
+  try {
+    return await multiproc(ProcessClass);
+  } finally {
+    delete process.env.MULTIPROC_STANDBY;
+  }
+}
+
 async function raw(launch) {
   const t0 = now();
   const child = launch();
@@ -44,8 +55,10 @@ if (isMain(import.meta)) {
   const ThreadProcess = getContext("thread").Process;
   await compare([
     { impl: "multiproc spawn", unit: "ms", run: () => multiproc(Process) },
+    { impl: "multiproc spawn (cold)", unit: "ms", run: () => cold(Process) },
     { impl: "raw fork", unit: "ms", run: () => raw(() => fork(emptyScript)) },
     { impl: "multiproc thread", unit: "ms", run: () => multiproc(ThreadProcess) },
+    { impl: "multiproc thread (cold)", unit: "ms", run: () => cold(ThreadProcess) },
     { impl: "raw Worker", unit: "ms", run: () => raw(() => new Worker(emptyScript)) },
   ]);
 }

@@ -1,7 +1,7 @@
 /*
  * Entry point of a "spawn" child: `node [parent's execArgv] bootstrap.js
  * <parentPid>`, with its start payload on fd 4 (see spawnChild.ts). A daemon
- * child first asks the kernel to kill it when its parent dies, so it cannot
+ * child asks the kernel to kill it when its parent dies, so it cannot
  * outlive a SIGKILLed parent even while its own code is busy. Socket
  * handles, if any, are then requested over the IPC channel. Then the process
  * runs (child.ts).
@@ -14,23 +14,34 @@ import type { Handle } from "../reduction.ts";
 import type { Socket } from "node:net";
 import { builtin } from "../runtime.ts";
 
-const { closeSync, fstatSync, readSync } = builtin("node:fs");
+const { closeSync, fstatSync, readFileSync, readSync } = builtin("node:fs");
 const { constants } = builtin("node:os");
 const { deserialize } = builtin("node:v8");
 
 const parentPid = Number(process.argv[2]);
 process.argv.splice(2);
 
-const payload = Buffer.allocUnsafe(fstatSync(PAYLOAD_FD).size);
-readSync(PAYLOAD_FD, payload, 0, payload.length, 0);
-closeSync(PAYLOAD_FD);
-const { header, body } = deserialize(payload) as { header: ChildHeader; body: Uint8Array };
-
-if (header.daemon) {
+const diesWithParent = () => {
   native().setParentDeathSignal(constants.signals.SIGKILL);
   // The parent may have died before the request took effect.
   if (process.ppid !== parentPid) process.kill(process.pid, "SIGKILL");
+};
+
+// A spare (standby.ts) reads a pipe, and until it has a payload it is nobody's child: it dies with its parent.
+const spare = fstatSync(PAYLOAD_FD).isFIFO();
+if (spare) diesWithParent();
+let payload: Buffer;
+if (spare) {
+  payload = readFileSync(PAYLOAD_FD);
+} else {
+  payload = Buffer.allocUnsafe(fstatSync(PAYLOAD_FD).size);
+  readSync(PAYLOAD_FD, payload, 0, payload.length, 0);
 }
+closeSync(PAYLOAD_FD);
+const { header, body } = deserialize(payload) as { header: ChildHeader; body: Uint8Array };
+
+if (header.daemon && !spare) diesWithParent();
+if (!header.daemon && spare) native().setParentDeathSignal(0);
 
 const handles: Handle[] = [];
 if (header.handleCount === 0) {

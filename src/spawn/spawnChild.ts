@@ -3,12 +3,14 @@
  * process running bootstrap.ts, with the parent's execArgv (so `--import tsx`
  * and friends load the same way), stdin closed, stdout/stderr shared.
  *
- * The start payload is written, before the child exists, into an anonymous
- * in-memory file the child inherits as fd 4: IPC writes are asynchronous, and
- * a parent killed right after start() would otherwise take the payload with
- * it (Python writes its pickled Process into a pipe for the same reason).
- * The IPC channel (fd 3) carries socket handles, once the child asks for
- * them, and tells the child when its parent is gone.
+ * The start payload reaches the child on fd 4 by a path that survives the
+ * parent: IPC writes are asynchronous, and a parent killed right after
+ * start() would otherwise take the payload with it (Python writes its
+ * pickled Process into a pipe for the same reason). A cold child inherits an
+ * anonymous in-memory file written before it exists; a spare (standby.ts)
+ * blocks reading a pipe that start() writes synchronously. The IPC channel
+ * (fd 3) carries socket handles, once the child asks for them, and tells the
+ * child when its parent is gone.
  */
 import type { ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
@@ -19,6 +21,8 @@ import type { ChildHandle } from "./lifecycle.ts";
 import type { ChildHeader } from "./child.ts";
 import { native } from "../native.ts";
 import { builtin } from "../runtime.ts";
+import { replenish, takeSpare } from "./standby.ts";
+import { childExecArgv } from "./execArgv.ts";
 
 const { closeSync, readFileSync, writeSync } = builtin("node:fs");
 const { serialize } = builtin("node:v8");
@@ -39,29 +43,16 @@ export interface HandleMessage {
 
 const bootstrapPath = fileURLToPath(new URL(`./bootstrap${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
-/** Options of the parent that must not be repeated in a child (debugger ports, the test runner, -e code). */
-const dropped = /^--(inspect|debug|test|watch|eval|print|input-type|experimental-test|experimental-default-type)/;
-const droppedWithValue = new Set(["-e", "--eval", "-p", "--print", "--inspect-port", "--debug-port", "--test-reporter",
-  "--test-reporter-destination", "--test-name-pattern", "--test-skip-pattern", "--test-concurrency", "--test-timeout",
-  "--test-shard", "--watch-path", "--input-type"]);
-
-export function childExecArgv(): string[] {
-  const kept: string[] = [];
-  const argv = process.execArgv;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (droppedWithValue.has(arg)) {
-      i++;
-      continue;
-    }
-    if (dropped.test(arg) || arg === "-e" || arg === "-p") continue;
-    kept.push(arg);
-  }
-  return kept;
+export function startSpawnChild(header: ChildHeader, body: Buffer, handles: readonly Handle[]): ChildHandle {
+  const spare = takeSpare<SpawnedChild>("spawn", fingerprint());
+  const child = spare?.launch(header, body, handles) ?? SpawnedChild.cold(header, body, handles);
+  replenish("spawn", fingerprint, () => SpawnedChild.standby());
+  return child;
 }
 
-export function startSpawnChild(header: ChildHeader, body: Buffer, handles: readonly Handle[]): ChildHandle {
-  return new SpawnedChild(header, body, handles);
+/** What a spare spawn child inherited when it started; it may only be used while this is unchanged. */
+function fingerprint(): string {
+  return JSON.stringify([process.cwd(), process.execArgv, process.env]);
 }
 
 /** Exit code as Python reports it: the code, or -N for death by signal N. */
@@ -70,33 +61,62 @@ export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): 
   return code ?? 1;
 }
 
+function spawnBootstrap(payloadFd: number, name: string): ChildProcess {
+  const { spawn } = builtin("node:child_process");
+  const child = spawn(process.execPath, [...childExecArgv(), bootstrapPath, String(process.pid)], {
+    stdio: ["ignore", "inherit", "inherit", "ipc", payloadFd],
+    serialization: "advanced",
+  });
+  // Failures to start, and IPC errors after the child died, end in 'exit'.
+  child.on("error", () => {});
+  if (child.pid === undefined) throw new ProcessError(`failed to start a child process for ${name}`);
+  return child;
+}
+
 class SpawnedChild implements ChildHandle {
   readonly pid: number;
-  readonly daemon: boolean;
+  daemon = false;
   readonly exited: Promise<number>;
   #child: ChildProcess;
   #exitCode: number | null = null;
   #holds = 0;
+  /** A spare's end of its payload pipe, until launch(). */
+  #payloadPipe: number | null = null;
 
-  constructor(header: ChildHeader, body: Buffer, handles: readonly Handle[]) {
-    this.daemon = header.daemon;
+  /** Start a child the cold way: its payload is in an anonymous file before it exists. */
+  static cold(header: ChildHeader, body: Buffer, handles: readonly Handle[]): SpawnedChild {
     const payload = native().anonymousFile();
     if (payload < 0) throw new ProcessError(`cannot create the start payload of ${header.name} (errno ${-payload})`);
-    let child: ChildProcess;
+    let child: SpawnedChild;
     try {
       writeSync(payload, serialize({ header, body }));
-      const { spawn } = builtin("node:child_process");
-      child = spawn(process.execPath, [...childExecArgv(), bootstrapPath, String(process.pid)], {
-        stdio: ["ignore", "inherit", "inherit", "ipc", payload],
-        serialization: "advanced",
-      });
+      child = new SpawnedChild(spawnBootstrap(payload, header.name));
     } finally {
       closeSync(payload);
     }
-    // Failures to start, and IPC errors after the child died, end in 'exit'.
-    child.on("error", () => {});
-    if (child.pid === undefined) throw new ProcessError(`failed to start a child process for ${header.name}`);
-    this.pid = child.pid;
+    child.#configure(header, handles);
+    return child;
+  }
+
+  /** Start a spare that boots and then blocks reading its payload pipe. */
+  static standby(): SpawnedChild | null {
+    const fds = native().pipe();
+    if (typeof fds === "number") return null;
+    const [reader, writer] = fds;
+    try {
+      const child = new SpawnedChild(spawnBootstrap(reader, "a standby child"));
+      child.#payloadPipe = writer;
+      return child;
+    } catch {
+      closeSync(writer);
+      return null;
+    } finally {
+      closeSync(reader);
+    }
+  }
+
+  private constructor(child: ChildProcess) {
+    this.pid = child.pid!;
     this.#child = child;
     this.exited = new Promise((resolve) => {
       child.once("exit", (code, signal) => {
@@ -104,23 +124,51 @@ class SpawnedChild implements ChildHandle {
         resolve(this.#exitCode);
       });
     });
-    if (handles.length > 0) {
-      const { Socket } = builtin("node:net");
-      for (const handle of handles) if (handle instanceof Socket) stopReading(handle);
-      child.once("message", (message) => {
-        if (message !== HANDLES_PLEASE) return;
-        handles.forEach((handle, index) => {
-          const sent: HandleMessage = { handle: index };
-          if (handle instanceof Socket && handle.readableLength > 0) sent.buffered = bytesOf(handle.read() as Buffer | string);
-          // A socket is closed in the parent once sent (keepOpen defaults to false); a server must be closed by hand.
-          child.send(sent, handle, {}, () => {
-            if (!(handle instanceof Socket)) handle.close();
-          });
-        });
-      });
-    }
     child.unref();
     child.channel?.unref();
+  }
+
+  /** Hand a spare its payload. Data written to a pipe survives this process, as the anonymous file does. */
+  launch(header: ChildHeader, body: Buffer, handles: readonly Handle[]): SpawnedChild | null {
+    const pipe = this.#payloadPipe!;
+    this.#payloadPipe = null;
+    try {
+      if (this.poll() !== null) return null;
+      const data = serialize({ header, body });
+      for (let written = 0; written < data.length; ) written += writeSync(pipe, data, written);
+    } catch {
+      this.kill();
+      return null;
+    } finally {
+      closeSync(pipe);
+    }
+    this.#configure(header, handles);
+    return this;
+  }
+
+  discard(): void {
+    if (this.#payloadPipe !== null) closeSync(this.#payloadPipe);
+    this.#payloadPipe = null;
+    this.kill();
+  }
+
+  #configure(header: ChildHeader, handles: readonly Handle[]): void {
+    this.daemon = header.daemon;
+    if (handles.length === 0) return;
+    const child = this.#child;
+    const { Socket } = builtin("node:net");
+    for (const handle of handles) if (handle instanceof Socket) stopReading(handle);
+    child.once("message", (message) => {
+      if (message !== HANDLES_PLEASE) return;
+      handles.forEach((handle, index) => {
+        const sent: HandleMessage = { handle: index };
+        if (handle instanceof Socket && handle.readableLength > 0) sent.buffered = bytesOf(handle.read() as Buffer | string);
+        // A socket is closed in the parent once sent (keepOpen defaults to false); a server must be closed by hand.
+        child.send(sent, handle, {}, () => {
+          if (!(handle instanceof Socket)) handle.close();
+        });
+      });
+    });
   }
 
   get ident(): number {

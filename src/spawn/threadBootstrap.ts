@@ -1,8 +1,17 @@
-/* Entry point of a "thread" child: a Worker whose workerData is the start payload (see child.ts). */
-import { runChild, type ChildHeader } from "./child.ts";
+/*
+ * Entry point of a "thread" child: a Worker whose workerData is the start
+ * payload, or a spare (standby.ts) that waits for its payload as a message.
+ */
 import { builtin } from "../runtime.ts";
+import { runChild, type ChildHeader } from "./child.ts";
 
-const { threadId, workerData } = builtin("node:worker_threads");
+const { parentPort, threadId, workerData } = builtin("node:worker_threads");
 
-const { header, body } = workerData as { header: ChildHeader; body: Uint8Array };
-void runChild(header, body, [], threadId);
+type Payload = { header: ChildHeader; body: Uint8Array };
+
+const start = workerData as Payload | { standby: true };
+if ("header" in start) {
+  void runChild(start.header, start.body, [], threadId);
+} else {
+  parentPort!.once("message", (payload: Payload) => void runChild(payload.header, payload.body, [], threadId));
+}

@@ -12,6 +12,8 @@ import type { Worker } from "node:worker_threads";
 import type { Handle } from "../reduction.ts";
 import type { ChildHandle } from "./lifecycle.ts";
 import { builtin } from "../runtime.ts";
+import { replenish, takeSpare } from "./standby.ts";
+import { preloads } from "./execArgv.ts";
 import { reportUncaught, type ChildHeader } from "./child.ts";
 
 const { readFileSync } = builtin("node:fs");
@@ -41,25 +43,13 @@ let loaders: Loader[] | undefined;
 
 /** The `--import`/`--loader` modules of this process, as the worker must load them. */
 function parentLoaders(): Loader[] {
-  if (loaders) return loaders;
-  loaders = [];
-  const requireFromCwd = builtin("node:module").createRequire(join(process.cwd(), "noop.js"));
-  const argv = process.execArgv;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const flag = /^--(import|loader|experimental-loader)(=(.*))?$/.exec(arg);
-    if (!flag) continue;
-    const spec = flag[3] ?? argv[++i];
-    if (!spec) continue;
-    const tsxRoot = /^(.*[\\/]node_modules[\\/]tsx)[\\/]/.exec(spec.startsWith("file:") ? fileURLToPath(spec) : spec)?.[1];
-    if (spec === "tsx" || tsxRoot) {
-      loaders.push({ url: tsxEsmApi(tsxRoot ? join(tsxRoot, "package.json") : requireFromCwd.resolve("tsx/package.json")), tsx: true });
-    } else {
-      let url = spec;
-      if (!/^[a-z]+:/i.test(spec)) url = pathToFileURL(requireFromCwd.resolve(spec)).href;
-      loaders.push({ url, tsx: false });
-    }
-  }
+  loaders ??= preloads()
+    .filter((preload) => preload.flag !== "--require")
+    .map(({ module }) => {
+      const path = module.startsWith("file:") ? fileURLToPath(module) : module;
+      const tsxRoot = /^(.*[\\/]node_modules[\\/]tsx)[\\/]/.exec(path)?.[1];
+      return tsxRoot ? { url: tsxEsmApi(join(tsxRoot, "package.json")), tsx: true } : { url: module, tsx: false };
+    });
   return loaders;
 }
 
@@ -71,35 +61,46 @@ function tsxEsmApi(packageJson: string): string {
 }
 
 export function startThreadChild(header: ChildHeader, body: Buffer, _handles: readonly Handle[]): ChildHandle {
-  return new ThreadChild(header, body);
+  const spare = takeSpare<ThreadChild>("thread", fingerprint());
+  const child = spare?.launch(header, body) ?? new ThreadChild({ header, body }, header.name);
+  replenish("thread", fingerprint, () => new ThreadChild({ standby: true }, "a standby thread"));
+  return child;
+}
+
+/** What a spare thread copied when it started (a worker gets its own copy of process.env). */
+function fingerprint(): string {
+  return JSON.stringify([process.execArgv, process.env]);
 }
 
 class ThreadChild implements ChildHandle {
   readonly pid = process.pid;
   readonly ident: number;
-  readonly daemon: boolean;
+  daemon = false;
   readonly exited: Promise<number>;
   #worker: Worker;
+  #name: string;
   #exitCode: number | null = null;
   #stoppedWith: number | null = null;
   #holds = 0;
 
-  constructor(header: ChildHeader, body: Buffer) {
-    this.daemon = header.daemon;
+  /** `start` is the payload, or `{ standby: true }` for a spare that waits for one (threadBootstrap.ts). */
+  constructor(start: { header: ChildHeader; body: Buffer } | { standby: true }, name: string) {
+    this.#name = name;
+    if ("header" in start) this.daemon = start.header.daemon;
     const { Worker } = builtin("node:worker_threads");
     const loaders = parentLoaders();
     // Without loaders to register, the bootstrap can be the entry itself (one module load fewer).
     const entry = loaders.length > 0 ? workerEntry : new URL(bootstrapUrl);
     const worker = new Worker(entry, {
       eval: loaders.length > 0,
-      workerData: { header, body, loaders, bootstrap: bootstrapUrl },
-      name: header.name,
+      workerData: { ...start, loaders, bootstrap: bootstrapUrl },
+      name,
       stdin: false,
     });
     this.#worker = worker;
     this.ident = worker.threadId;
     // An error that escapes after the target settled: report it as a spawn child would, then 'exit' follows.
-    worker.on("error", (err) => reportUncaught(header.name, err));
+    worker.on("error", (err) => reportUncaught(this.#name, err));
     this.exited = new Promise((resolve) => {
       worker.once("exit", (code) => {
         this.#exitCode = this.#stoppedWith ?? code;
@@ -107,6 +108,19 @@ class ThreadChild implements ChildHandle {
       });
     });
     worker.unref();
+  }
+
+  /** Hand a spare its payload; null if it has died meanwhile. */
+  launch(header: ChildHeader, body: Buffer): ThreadChild | null {
+    if (this.#exitCode !== null || this.#stoppedWith !== null) return null;
+    this.#name = header.name;
+    this.daemon = header.daemon;
+    this.#worker.postMessage({ header, body });
+    return this;
+  }
+
+  discard(): void {
+    this.kill();
   }
 
   poll(): number | null {
