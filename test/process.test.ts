@@ -2,7 +2,7 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import {
   Process,
   ProcessError,
@@ -15,6 +15,7 @@ import {
   type StartMethod,
 } from "../src/index.ts";
 import * as targets from "./fixtures/targets.ts";
+import { registeredTarget } from "./fixtures/registered.ts";
 import { readJson, runProgram, tempDir, waitUntil, pidExists } from "./helpers.ts";
 
 const methods: StartMethod[] = ["spawn", "thread"];
@@ -181,7 +182,7 @@ for (const method of methods) {
       p.start();
       await p.join();
       assert.equal(p.exitCode, 0);
-      assert.match(await import("node:fs").then((fs) => fs.readFileSync(out, "utf8")), /daemonic processes are not allowed to have children/);
+      assert.match(readFileSync(out, "utf8"), /daemonic processes are not allowed to have children/);
     });
 
     test("values of every kind arrive intact: Map, Set, BigInt, Date, bytes, cycles, errors, registered classes, functions", async () => {
@@ -220,6 +221,24 @@ for (const method of methods) {
         customGreet: "hello world",
         fnResult: 40,
       });
+    });
+  });
+
+  describe(`${method}: registered targets`, () => {
+    test("a function that is not exported runs once registered with registerTarget", async () => {
+      const out = join(tempDir(), "registered.txt");
+      const p = new ctx.Process({ target: registeredTarget(), args: [out] });
+      p.start();
+      await p.join();
+      assert.equal(p.exitCode, 0);
+      assert.equal(readFileSync(out, "utf8"), "ran the registered target");
+    });
+
+    test("a target whose module has disappeared fails in the child with the import error and exit code 1", async () => {
+      const run = await runProgram("missing-module.ts", [method]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /exitCode=1/);
+      assert.match(run.stderr, /Process Process-1:\n[^]*Cannot find module[^]*deleted-module\.ts/);
     });
   });
 

@@ -83,18 +83,18 @@ function joinParallelVsSequence(ctx: Context): Scene {
       say(`one child doing nothing, start to exit:       ${secondsSince(start)}  (start-up cost)`);
 
       start = performance.now();
-      const batch = [0, 1, 2].map(() => new ctx.Process({ target: nap, args: [300] }));
+      const batch = [0, 1, 2].map(() => new ctx.Process({ target: nap, args: [1000] }));
       for (const p of batch) p.start();
       for (const p of batch) await p.join();
-      say(`3 children sleeping 0.3 s, started together:  ${secondsSince(start)}  (~0.3 s + start-up)`);
+      say(`3 children sleeping 1 s, started together:  ${secondsSince(start)}  (~1 s + start-up)`);
 
       start = performance.now();
       for (let i = 0; i < 3; i++) {
-        const p = new ctx.Process({ target: nap, args: [300] });
+        const p = new ctx.Process({ target: nap, args: [1000] });
         p.start();
         await p.join();
       }
-      say(`3 children sleeping 0.3 s, one after another: ${secondsSince(start)}  (~0.9 s + 3 start-ups)`);
+      say(`3 children sleeping 1 s, one after another: ${secondsSince(start)}  (~3 s; a pre-started spare takes each start after the first)`);
     },
   };
 }
