@@ -18,7 +18,7 @@ import { heldWhileAwaited, liveChildren, track, type ChildHandle } from "./spawn
 import { startSpawnChild } from "./spawn/spawnChild.ts";
 import { startThreadChild } from "./spawn/threadChild.ts";
 import type { ChildHeader } from "./spawn/child.ts";
-import { startMethodOf, type StartMethod } from "./context.ts";
+import { startMethodOf } from "./context.ts";
 
 const { availableParallelism, constants: osConstants } = builtin("node:os");
 const { realpathSync, readFileSync } = builtin("node:fs");
@@ -78,7 +78,6 @@ interface SelfInit extends ProcessOptions {
   daemon: boolean;
   authkey: Buffer;
   ident: number;
-  startMethod: StartMethod | null;
 }
 
 export class Process {
@@ -91,13 +90,13 @@ export class Process {
   #identity: number[] = [];
   #child: ChildHandle | null = null;
   /** The process this object describes is the one running this code. */
-  #self: { ident: number; startMethod: StartMethod | null } | null = null;
+  #self: { ident: number } | null = null;
   #closed = false;
 
   constructor(options: ProcessOptions = {}) {
     const init = options as ProcessOptions & Partial<SelfInit>;
     if (init[selfToken]) {
-      this.#self = { ident: init.ident!, startMethod: init.startMethod ?? null };
+      this.#self = { ident: init.ident! };
       this.#target = init.target;
       this.#args = init.args ?? [];
       this.#kwargs = init.kwargs;
@@ -349,7 +348,6 @@ export function currentProcess(): Process {
     daemon: false,
     authkey: builtin("node:crypto").randomBytes(32),
     ident: process.pid,
-    startMethod: null,
   });
   return runtime.current;
 }

@@ -51,7 +51,7 @@ export async function runChild(
   // through an off-thread loader, or an await on something unref'd, would otherwise let it end silently).
   const keepAlive = setInterval(() => {}, 2 ** 30);
   const parent = new ParentProcess(header.parent.pid, header.parent.name, header.startMethod === "thread");
-  const identity = { name: header.name, daemon: header.daemon, authkey: Buffer.from(header.authkey), ident, startMethod: header.startMethod };
+  const identity = { name: header.name, daemon: header.daemon, authkey: Buffer.from(header.authkey), ident };
   let proc: Process;
   try {
     // Module code run while importing already sees the right currentProcess().

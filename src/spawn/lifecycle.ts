@@ -31,6 +31,24 @@ export interface ChildHandle {
   hold(): () => void;
 }
 
+/**
+ * Counted holds on a handle that can be ref'd: the first hold refs it, the
+ * last release unrefs it, and each release function works once. The
+ * launchers' hold() is this.
+ */
+export function holdCounter(handle: { ref(): unknown; unref(): unknown }): () => () => void {
+  let holds = 0;
+  return () => {
+    if (holds++ === 0) handle.ref();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--holds === 0) handle.unref();
+    };
+  };
+}
+
 /** Grace period between SIGTERM and SIGKILL for daemon children at exit. */
 const DAEMON_GRACE_MS = 1000;
 

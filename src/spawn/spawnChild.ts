@@ -17,7 +17,7 @@ import type { Socket } from "node:net";
 
 import { ProcessError } from "../errors.ts";
 import type { Handle } from "../reduction.ts";
-import type { ChildHandle } from "./lifecycle.ts";
+import { holdCounter, type ChildHandle } from "./lifecycle.ts";
 import type { ChildHeader } from "./child.ts";
 import { native } from "../native.ts";
 import { builtin } from "../runtime.ts";
@@ -79,7 +79,7 @@ class SpawnedChild implements ChildHandle {
   readonly exited: Promise<number>;
   #child: ChildProcess;
   #exitCode: number | null = null;
-  #holds = 0;
+  readonly hold: () => () => void;
   /** A spare's end of its payload pipe, until launch(). */
   #payloadPipe: number | null = null;
 
@@ -118,6 +118,7 @@ class SpawnedChild implements ChildHandle {
   private constructor(child: ChildProcess) {
     this.pid = child.pid!;
     this.#child = child;
+    this.hold = holdCounter(child);
     this.exited = new Promise((resolve) => {
       child.once("exit", (code, signal) => {
         this.#exitCode = exitCodeOf(code, signal);
@@ -188,15 +189,6 @@ class SpawnedChild implements ChildHandle {
     if (this.poll() === null) this.#child.kill("SIGKILL");
   }
 
-  hold(): () => void {
-    if (this.#holds++ === 0) this.#child.ref();
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      if (--this.#holds === 0) this.#child.unref();
-    };
-  }
 }
 
 /**

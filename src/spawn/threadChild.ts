@@ -10,7 +10,7 @@
  */
 import type { Worker } from "node:worker_threads";
 import type { Handle } from "../reduction.ts";
-import type { ChildHandle } from "./lifecycle.ts";
+import { holdCounter, type ChildHandle } from "./lifecycle.ts";
 import { builtin } from "../runtime.ts";
 import { replenish, takeSpare } from "./standby.ts";
 import { preloads } from "./execArgv.ts";
@@ -81,7 +81,7 @@ class ThreadChild implements ChildHandle {
   #name: string;
   #exitCode: number | null = null;
   #stoppedWith: number | null = null;
-  #holds = 0;
+  readonly hold: () => () => void;
 
   /** `start` is the payload, or `{ standby: true }` for a spare that waits for one (threadBootstrap.ts). */
   constructor(start: { header: ChildHeader; body: Buffer } | { standby: true }, name: string) {
@@ -99,6 +99,7 @@ class ThreadChild implements ChildHandle {
     });
     this.#worker = worker;
     this.ident = worker.threadId;
+    this.hold = holdCounter(worker);
     // An error that escapes after the target settled: report it as a spawn child would, then 'exit' follows.
     worker.on("error", (err) => reportUncaught(this.#name, err));
     this.exited = new Promise((resolve) => {
@@ -141,13 +142,4 @@ class ThreadChild implements ChildHandle {
     void this.#worker.terminate();
   }
 
-  hold(): () => void {
-    if (this.#holds++ === 0) this.#worker.ref();
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      if (--this.#holds === 0) this.#worker.unref();
-    };
-  }
 }
