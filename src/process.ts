@@ -427,14 +427,17 @@ export class ParentProcess {
     const { timeout, signal } = parseWait(wait);
     if (!this.isAlive()) return;
     let timer: NodeJS.Timeout | undefined;
+    let onDisconnect: (() => void) | undefined;
     const died = new Promise<void>((resolve) => {
       timer = setInterval(() => this.isAlive() || resolve(), 50);
-      process.once("disconnect", () => resolve());
+      onDisconnect = () => resolve();
+      process.once("disconnect", onDisconnect);
     });
     try {
       await settleWithin(died, timeout, signal);
     } finally {
       clearInterval(timer);
+      process.off("disconnect", onDisconnect!);
     }
   }
 
