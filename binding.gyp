@@ -2,7 +2,8 @@
   "targets": [
     {
       "target_name": "multiproc",
-      "sources": ["native/multiproc.c"],
+      "sources": ["native/multiproc.c", "native/sync.c", "native/waiter.c"],
+      "libraries": ["-lpthread"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "defines": ["NAPI_VERSION=8"]
     }

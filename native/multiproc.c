@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <node_api.h>
+#include "sync.h"
+#include "waiter.h"
 #ifdef __linux__
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -31,8 +33,8 @@ static napi_value make_int(napi_env env, int32_t v) {
 }
 
 static int32_t arg_int(napi_env env, napi_callback_info info, size_t index, int *ok) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 6;
+  napi_value argv[6];
   int32_t value = 0;
   *ok = 0;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
@@ -108,11 +110,161 @@ static napi_value make_pipe(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static double arg_double(napi_env env, napi_callback_info info, size_t index, int *ok) {
+  size_t argc = 6;
+  napi_value argv[6];
+  double value = 0;
+  *ok = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || index >= argc) return 0;
+  if (napi_get_value_double(env, argv[index], &value) != napi_ok) return 0;
+  *ok = 1;
+  return value;
+}
+
+#define INT_ARG(name, index)                                   \
+  int ok_##name;                                               \
+  int32_t name = arg_int(env, info, index, &ok_##name);        \
+  if (!ok_##name) {                                            \
+    napi_throw_type_error(env, NULL, "expected an integer argument"); \
+    return NULL;                                               \
+  }
+
+#define DOUBLE_ARG(name, index)                                \
+  int ok_##name;                                               \
+  double name = arg_double(env, info, index, &ok_##name);      \
+  if (!ok_##name) {                                            \
+    napi_throw_type_error(env, NULL, "expected a number argument"); \
+    return NULL;                                               \
+  }
+
+/* segmentCreate(size): id, or -errno (ENOSPC when the memory for it cannot be reserved). */
+static napi_value segment_create(napi_env env, napi_callback_info info) {
+  DOUBLE_ARG(size, 0);
+  if (size <= 0) return make_int(env, -EINVAL);
+  return make_int(env, mp_segment_create((size_t)size));
+}
+
+/* segmentOpen(pid, fd): map the segment another process (or this one) holds as `fd`; id or -errno. */
+static napi_value segment_open(napi_env env, napi_callback_info info) {
+  INT_ARG(pid, 0);
+  INT_ARG(fd, 1);
+  return make_int(env, mp_segment_open(pid, fd));
+}
+
+static void release_buffer(napi_env env, void *data, void *hint) {
+  mp_segment_release((int)(intptr_t)hint);
+}
+
+/* segmentBuffer(id): an ArrayBuffer over the whole segment; it keeps the mapping alive. */
+static napi_value segment_buffer(napi_env env, napi_callback_info info) {
+  INT_ARG(id, 0);
+  int fd;
+  size_t size;
+  uint8_t *base;
+  if (mp_segment_info(id, &fd, &size, &base) != 0 || mp_segment_retain(id) != 0) {
+    napi_throw_range_error(env, NULL, "no such segment");
+    return NULL;
+  }
+  napi_value buffer;
+  if (napi_create_external_arraybuffer(env, base, size, release_buffer, (void *)(intptr_t)id, &buffer) != napi_ok) {
+    mp_segment_release(id);
+    napi_throw_error(env, NULL, "multiproc native: cannot create an external ArrayBuffer (a V8 sandbox build?)");
+    return NULL;
+  }
+  return buffer;
+}
+
+/* segmentRelease(id): drop the reference segmentCreate/segmentOpen gave. */
+static napi_value segment_release(napi_env env, napi_callback_info info) {
+  INT_ARG(id, 0);
+  mp_segment_release(id);
+  return NULL;
+}
+
+/* segmentFd(id): the descriptor this process holds the segment by (what other processes open). */
+static napi_value segment_fd(napi_env env, napi_callback_info info) {
+  INT_ARG(id, 0);
+  int fd;
+  size_t size;
+  uint8_t *base;
+  return make_int(env, mp_segment_info(id, &fd, &size, &base) == 0 ? fd : -EBADF);
+}
+
+/* futexWait(id, byteOffset, expected, timeoutMs < 0 for none): 0 woken, 1 timed out, 2 value changed; blocks. */
+static napi_value futex_wait(napi_env env, napi_callback_info info) {
+  INT_ARG(id, 0);
+  INT_ARG(offset, 1);
+  INT_ARG(expected, 2);
+  DOUBLE_ARG(timeout, 3);
+  return make_int(env, mp_futex_wait(id, (size_t)offset, (uint32_t)expected, timeout));
+}
+
+/* futexWake(id, byteOffset, count): how many waiters were woken. */
+static napi_value futex_wake(napi_env env, napi_callback_info info) {
+  INT_ARG(id, 0);
+  INT_ARG(offset, 1);
+  INT_ARG(count, 2);
+  return make_int(env, mp_futex_wake(id, (size_t)offset, count));
+}
+
+static napi_value thread_id(napi_env env, napi_callback_info info) {
+  return make_int(env, mp_thread_id());
+}
+
+static void destroy_waiter(void *data) {
+  mp_waiter_destroy(data);
+}
+
+static mp_waiter_t *waiter_of(napi_env env) {
+  mp_waiter_t *w = NULL;
+  if (napi_get_instance_data(env, (void **)&w) == napi_ok && w) return w;
+  w = mp_waiter_create(env);
+  if (!w) return NULL;
+  napi_set_instance_data(env, w, NULL, NULL);
+  napi_add_env_cleanup_hook(env, destroy_waiter, w);
+  return w;
+}
+
+/* waitAsync(id, byteOffset, expected, timeoutMs, callback): a request id; callback(result) runs later. */
+static napi_value wait_async(napi_env env, napi_callback_info info) {
+  INT_ARG(id, 0);
+  INT_ARG(offset, 1);
+  INT_ARG(expected, 2);
+  DOUBLE_ARG(timeout, 3);
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  mp_waiter_t *w = waiter_of(env);
+  if (!w) return make_int(env, -ENOMEM);
+  uint32_t request = 0;
+  int r = mp_waiter_add(env, w, id, (size_t)offset, (uint32_t)expected, timeout, argv[4], &request);
+  return make_int(env, r < 0 ? r : (int32_t)request);
+}
+
+/* cancelWait(request): true if it was still pending (its callback will not run). */
+static napi_value cancel_wait(napi_env env, napi_callback_info info) {
+  INT_ARG(request, 0);
+  mp_waiter_t *w = waiter_of(env);
+  napi_value out;
+  napi_get_boolean(env, w && mp_waiter_cancel(env, w, (uint32_t)request), &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"setParentDeathSignal", NULL, set_parent_death_signal, NULL, NULL, NULL, napi_default, NULL},
       {"anonymousFile", NULL, anonymous_file, NULL, NULL, NULL, napi_default, NULL},
       {"pipe", NULL, make_pipe, NULL, NULL, NULL, napi_default, NULL},
+      {"segmentCreate", NULL, segment_create, NULL, NULL, NULL, napi_default, NULL},
+      {"segmentOpen", NULL, segment_open, NULL, NULL, NULL, napi_default, NULL},
+      {"segmentBuffer", NULL, segment_buffer, NULL, NULL, NULL, napi_default, NULL},
+      {"segmentRelease", NULL, segment_release, NULL, NULL, NULL, napi_default, NULL},
+      {"segmentFd", NULL, segment_fd, NULL, NULL, NULL, napi_default, NULL},
+      {"futexWait", NULL, futex_wait, NULL, NULL, NULL, napi_default, NULL},
+      {"futexWake", NULL, futex_wake, NULL, NULL, NULL, napi_default, NULL},
+      {"threadId", NULL, thread_id, NULL, NULL, NULL, napi_default, NULL},
+      {"waitAsync", NULL, wait_async, NULL, NULL, NULL, napi_default, NULL},
+      {"cancelWait", NULL, cancel_wait, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   return exports;

@@ -12,6 +12,7 @@
 import { ProcessError } from "./errors.ts";
 import { shared } from "./runtime.ts";
 import { Process, contextBound } from "./process.ts";
+import { BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore } from "./synchronize.ts";
 
 export type StartMethod = "spawn" | "thread";
 
@@ -68,6 +69,13 @@ export function startMethodOf(cls: unknown): StartMethod {
 /** Classes and functions bound to one start method. Later capabilities add their factories here. */
 export class Context {
   readonly Process: typeof Process;
+  // Shared objects work the same whatever the start method; the context offers them as Python's does.
+  readonly Lock = Lock;
+  readonly RLock = RLock;
+  readonly Semaphore = Semaphore;
+  readonly BoundedSemaphore = BoundedSemaphore;
+  readonly Event = Event;
+  readonly Condition = Condition;
 
   constructor(private readonly method: StartMethod) {
     const bound = class extends Process {};

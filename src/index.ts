@@ -21,6 +21,17 @@ export {
   getAllStartMethods,
   type StartMethod,
 } from "./context.ts";
+export {
+  Lock,
+  RLock,
+  Semaphore,
+  BoundedSemaphore,
+  Event,
+  Condition,
+  type LockGuard,
+  type LockOptions,
+  type Acquire,
+} from "./synchronize.ts";
 export { registerTarget, FunctionLookupError, type ModuleHandle } from "./functionRefs.ts";
 export { registerSerializable, SerializationError, reduce, registerRebuilder, type Reducible, type Reduction } from "./reduction.ts";
 export type { Wait, WaitOptions, BlockingWaitOptions } from "./waiting.ts";

@@ -14,7 +14,31 @@ export interface NativeAddon {
   anonymousFile(): number;
   /** pipe2(O_CLOEXEC): [readFd, writeFd], or -errno. */
   pipe(): [number, number] | number;
+  /** A new shared segment (memfd, pages reserved): its id in this process, or -errno. */
+  segmentCreate(size: number): number;
+  /** Map the segment that process `pid` holds as descriptor `fd`: its id, or -errno. */
+  segmentOpen(pid: number, fd: number): number;
+  /** An ArrayBuffer over the segment; the mapping lives while any such buffer does. */
+  segmentBuffer(id: number): ArrayBuffer;
+  /** Drop the reference segmentCreate/segmentOpen returned. */
+  segmentRelease(id: number): void;
+  /** The descriptor this process holds the segment by. */
+  segmentFd(id: number): number;
+  /** Block while the 32-bit word at `offset` holds `expected`: 0 woken, 1 timed out, 2 changed. timeoutMs < 0: no limit. */
+  futexWait(id: number, offset: number, expected: number, timeoutMs: number): number;
+  futexWake(id: number, offset: number, count: number): number;
+  /** The calling thread's OS thread id (unique across processes). */
+  threadId(): number;
+  /** The same wait without blocking: `done(result)` runs later on this thread. Returns a request id, or -errno. */
+  waitAsync(id: number, offset: number, expected: number, timeoutMs: number, done: (result: number) => void): number;
+  /** True if the wait was still pending; its callback will then never run. */
+  cancelWait(request: number): boolean;
 }
+
+/** Results of futexWait / waitAsync. */
+export const WOKEN = 0;
+export const TIMED_OUT = 1;
+export const CHANGED = 2;
 
 const packageRoot = fileURLToPath(new URL("..", import.meta.url));
 let addon: NativeAddon | undefined;

@@ -1,0 +1,21 @@
+/* Shared segments and futex wait/wake: see sync.c. Results of a wait: */
+#ifndef MULTIPROC_SYNC_H
+#define MULTIPROC_SYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MP_WAIT_WOKEN 0   /* woken by a wake on the word */
+#define MP_WAIT_TIMEOUT 1 /* the timeout passed */
+#define MP_WAIT_CHANGED 2 /* the word no longer held the expected value */
+
+int mp_segment_create(size_t size);
+int mp_segment_open(int pid, int fd_in_pid);
+int mp_segment_retain(int id);
+void mp_segment_release(int id);
+int mp_segment_info(int id, int *fd, size_t *size, uint8_t **base);
+int mp_futex_wait(int id, size_t offset, uint32_t expected, double timeout_ms);
+int mp_futex_wake(int id, size_t offset, int count);
+int mp_thread_id(void);
+
+#endif

@@ -1,0 +1,162 @@
+/*
+ * Shared memory the library's own objects live in (Python's heap.py).
+ *
+ * A Segment is a nameless memfd mapped by the native addon; another process
+ * opens it through /proc/<pid>/fd/<fd> of a process that holds it, so it can
+ * travel to a child at start or later (reduction), and a crash leaves
+ * nothing in /dev/shm: the kernel frees it with its last descriptor.
+ * Small objects (a Lock is a few words) share arenas, each 64-byte slot on
+ * its own cache line, so a program with many locks does not hold a file
+ * descriptor per lock. Freed slots are not reused: an arena goes away when
+ * no process holds anything in it any more.
+ *
+ * Talks to: native.ts (mapping, futex); synchronize.ts and sharedctypes.ts
+ * build on Block.
+ */
+import { native } from "./native.ts";
+import { reduce, registerRebuilder, type Reduction } from "./reduction.ts";
+import { shared } from "./runtime.ts";
+
+/** How another process can open a segment: the descriptors live processes hold it by. */
+interface SegmentState {
+  size: number;
+  holders: Array<{ pid: number; fd: number }>;
+}
+
+function check(result: number, what: string): number {
+  if (result >= 0) return result;
+  const errno = -result;
+  if (errno === 28) throw new Error(`${what}: no space left for shared memory (ENOSPC): /dev/shm or memory is full`);
+  if (errno === 24) throw new Error(`${what}: too many open files (EMFILE)`);
+  throw new Error(`${what} failed (errno ${errno})`);
+}
+
+export class Segment {
+  readonly id: number;
+  readonly buffer: ArrayBuffer;
+  readonly int32: Int32Array;
+  /** Who else held it when it reached us: tried when our own sender is gone. */
+  readonly #holders: Array<{ pid: number; fd: number }>;
+
+  private constructor(id: number, holders: Array<{ pid: number; fd: number }>) {
+    this.id = id;
+    const addon = native();
+    this.buffer = addon.segmentBuffer(id);
+    // From here the buffer's reference keeps the mapping; the mapping goes when the buffer is collected.
+    addon.segmentRelease(id);
+    this.int32 = new Int32Array(this.buffer);
+    this.#holders = [{ pid: process.pid, fd: addon.segmentFd(id) }, ...holders.filter((h) => h.pid !== process.pid)].slice(0, 4);
+  }
+
+  static create(size: number): Segment {
+    if (!Number.isSafeInteger(size) || size <= 0) throw new RangeError(`segment size must be a positive integer, got ${size}`);
+    return new Segment(check(native().segmentCreate(size), "creating a shared segment"), []);
+  }
+
+  static open(state: SegmentState): Segment {
+    let lastError = -2;
+    for (const { pid, fd } of state.holders) {
+      const id = native().segmentOpen(pid, fd);
+      if (id >= 0) return new Segment(id, state.holders);
+      lastError = id;
+    }
+    check(lastError, `opening a shared segment (every process that held it is gone: ${state.holders.map((h) => h.pid).join(", ")})`);
+    throw new Error("unreachable");
+  }
+
+  get size(): number {
+    return this.buffer.byteLength;
+  }
+
+  state(): SegmentState {
+    return { size: this.size, holders: this.#holders };
+  }
+
+  /** Block while the word at `index` (an Int32 index) equals `expected`; see native.futexWait. */
+  wait(index: number, expected: number, timeoutMs: number): number {
+    return native().futexWait(this.id, index * 4, expected, timeoutMs);
+  }
+
+  wake(index: number, count: number): number {
+    return native().futexWake(this.id, index * 4, count);
+  }
+
+  /** The same wait, asynchronously; resolves with the result, or rejects with the signal's reason. */
+  waitAsync(index: number, expected: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        if (native().cancelWait(request)) reject(signal!.reason ?? new DOMException("This operation was aborted", "AbortError"));
+      };
+      const request = native().waitAsync(this.id, index * 4, expected, timeoutMs, (result) => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(result);
+      });
+      if (request < 0) {
+        reject(new Error(`waiting on a shared word failed (errno ${-request})`));
+        return;
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}
+
+/** Slot size: one cache line, so words of different objects never share one. */
+export const SLOT = 64;
+const ARENA_SIZE = 64 * 1024;
+
+/** A run of 64-byte slots in a segment: where one library object keeps its words. */
+export class Block {
+  constructor(
+    readonly segment: Segment,
+    /** Byte offset in the segment, a multiple of SLOT. */
+    readonly offset: number,
+    readonly size: number,
+  ) {}
+
+  /** Int32 index of the `n`th word of this block in segment.int32. */
+  word(n: number): number {
+    return this.offset / 4 + n;
+  }
+
+  [reduce](): Reduction {
+    return { type: "Block", module: import.meta.url, state: { segment: this.segment.state(), offset: this.offset, size: this.size } };
+  }
+}
+
+interface Arena {
+  segment: Segment;
+  next: number;
+}
+
+const arenas = shared("heap.arenas", () => ({ current: null as Arena | null }));
+
+/** `size` bytes of zeroed shared memory, aligned to a cache line. */
+export function allocate(size: number): Block {
+  const rounded = Math.ceil(Math.max(size, 1) / SLOT) * SLOT;
+  if (rounded > ARENA_SIZE / 4) return new Block(Segment.create(rounded), 0, rounded);
+  let arena = arenas.current;
+  if (!arena || arena.next + rounded > ARENA_SIZE) {
+    arena = { segment: Segment.create(ARENA_SIZE), next: 0 };
+    arenas.current = arena;
+  }
+  const block = new Block(arena.segment, arena.next, rounded);
+  arena.next += rounded;
+  return block;
+}
+
+/** A segment opened once per process however many of its blocks arrive. */
+const opened = shared("heap.opened", () => new Map<string, WeakRef<Segment>>());
+
+function openSegment(state: SegmentState): Segment {
+  const key = state.holders.map((h) => `${h.pid}:${h.fd}`).join(",");
+  const known = opened.get(key)?.deref();
+  if (known) return known;
+  const segment = Segment.open(state);
+  opened.set(key, new WeakRef(segment));
+  return segment;
+}
+
+registerRebuilder("Block", (state) => {
+  const { segment, offset, size } = state as { segment: SegmentState; offset: number; size: number };
+  return new Block(openSegment(segment), offset, size);
+});

@@ -1,0 +1,645 @@
+/*
+ * Locks, semaphores, conditions and events that work across processes and
+ * threads (Python's synchronize.py). Each keeps a few 32-bit words in a
+ * shared Block (heap.ts); the uncontended paths are one Atomics operation in
+ * JavaScript, and only waiting goes to the kernel: futex wait/wake, blocking
+ * for the *Sync forms, through the addon's waiter thread for the async forms
+ * (the event loop never blocks).
+ *
+ * A lock word holds its owner's OS thread id, which is unique across
+ * processes; a waiter that has slept PROBE_MS looks at /proc to see whether
+ * the owner still lives, and takes over the lock of a dead one
+ * (`ownerDied` then tells it to repair what the owner left half done).
+ *
+ * Talks to: heap.ts (shared words), reduction.ts (they travel by reference).
+ */
+import { native, TIMED_OUT } from "./native.ts";
+import { allocate, Block } from "./heap.ts";
+import { reduce, registerRebuilder, type Reduction } from "./reduction.ts";
+import { OwnerDiedError, TimeoutError, abortError } from "./errors.ts";
+import { parseWait, type BlockingWaitOptions } from "./waiting.ts";
+import { builtin, shared } from "./runtime.ts";
+
+const { readFileSync } = builtin("node:fs");
+
+/** A wait option: ms, or `{ block, timeout, signal }`. */
+export type Acquire = number | null | undefined | BlockingWaitOptions;
+
+const WAITERS = 1 << 30;
+const OWNER = WAITERS - 1;
+/** How long a waiter sleeps before it checks whether the lock's owner has died. */
+const PROBE_MS = 50;
+const SPINS = 100;
+const TRUE = Promise.resolve(true);
+const FALSE = Promise.resolve(false);
+
+const thisThread = shared("synchronize.thread", () => ({ tid: 0, start: 0 }));
+
+/** This thread's OS id and start time (the pair identifies it even after its id is reused). */
+function me(): { tid: number; start: number } {
+  if (thisThread.tid === 0) {
+    thisThread.tid = native().threadId();
+    thisThread.start = startTime(thisThread.tid) ?? 0;
+  }
+  return thisThread;
+}
+
+/** Start time of thread `tid` (clock ticks since boot, low 31 bits), or undefined if it is gone. */
+function startTime(tid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${tid}/stat`, "latin1");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (fields[0] === "Z" || fields[0] === "X") return undefined;
+    return Number(BigInt(fields[19]!) & 0x7fffffffn);
+  } catch {
+    return undefined;
+  }
+}
+
+function deadlineOf(timeout: number | null): number {
+  return timeout === null ? Infinity : performance.now() + Math.max(0, timeout);
+}
+
+function remaining(deadline: number): number {
+  return deadline === Infinity ? -1 : Math.max(0, deadline - performance.now());
+}
+
+/**
+ * The mutex protocol shared by Lock, RLock and Condition: word 0 is the owner
+ * thread id (0 when free) plus a WAITERS bit, word 1 the owner's start time.
+ */
+class Mutex {
+  readonly words: Int32Array;
+  readonly state: number;
+  readonly ownerStart: number;
+
+  constructor(readonly block: Block) {
+    this.words = block.segment.int32;
+    this.state = block.word(0);
+    this.ownerStart = block.word(1);
+  }
+
+  tryAcquire(): boolean {
+    const self = me();
+    if (Atomics.compareExchange(this.words, this.state, 0, self.tid) !== 0) return false;
+    Atomics.store(this.words, this.ownerStart, self.start);
+    return true;
+  }
+
+  owner(): number {
+    return Atomics.load(this.words, this.state) & OWNER;
+  }
+
+  /**
+   * One step of a contended acquire: take the lock if free, else mark that
+   * there are waiters. Returns "taken", "stolen" (from a dead owner) or the
+   * word value to sleep on.
+   */
+  contend(probe: boolean): "taken" | "stolen" | number {
+    const self = me();
+    for (;;) {
+      const value = Atomics.load(this.words, this.state);
+      if (value === 0) {
+        if (Atomics.compareExchange(this.words, this.state, 0, self.tid | WAITERS) === 0) {
+          Atomics.store(this.words, this.ownerStart, self.start);
+          return "taken";
+        }
+        continue;
+      }
+      if (probe && !this.#ownerAlive(value & OWNER)) {
+        if (Atomics.compareExchange(this.words, this.state, value, self.tid | WAITERS) === value) {
+          Atomics.store(this.words, this.ownerStart, self.start);
+          return "stolen";
+        }
+        continue;
+      }
+      if (value & WAITERS) return value;
+      if (Atomics.compareExchange(this.words, this.state, value, value | WAITERS) === value) return value | WAITERS;
+    }
+  }
+
+  #ownerAlive(tid: number): boolean {
+    const started = startTime(tid);
+    return started !== undefined && started === Atomics.load(this.words, this.ownerStart);
+  }
+
+  acquireSync(timeout: number | null): "taken" | "stolen" | false {
+    if (this.tryAcquire()) return "taken";
+    for (let i = 0; i < SPINS; i++) if (Atomics.load(this.words, this.state) === 0 && this.tryAcquire()) return "taken";
+    const deadline = deadlineOf(timeout);
+    let probe = false;
+    for (;;) {
+      const step = this.contend(probe);
+      if (step === "taken" || step === "stolen") return step;
+      const left = remaining(deadline);
+      if (left === 0) return false;
+      const slept = this.block.segment.wait(this.state, step, left < 0 ? PROBE_MS : Math.min(left, PROBE_MS));
+      probe = slept === TIMED_OUT;
+    }
+  }
+
+  async acquireAsync(timeout: number | null, signal?: AbortSignal): Promise<"taken" | "stolen" | false> {
+    const deadline = deadlineOf(timeout);
+    let probe = false;
+    for (;;) {
+      if (signal?.aborted) throw abortError(signal);
+      const step = this.contend(probe);
+      if (step === "taken" || step === "stolen") return step;
+      const left = remaining(deadline);
+      if (left === 0) return false;
+      const slept = await this.block.segment.waitAsync(this.state, step, left < 0 ? PROBE_MS : Math.min(left, PROBE_MS), signal);
+      probe = slept === TIMED_OUT;
+    }
+  }
+
+  /** Give the lock up (whoever holds it: a plain Lock may be released by any process, as in Python). */
+  release(): void {
+    const value = Atomics.exchange(this.words, this.state, 0);
+    if (value === 0) {
+      throw new RangeError("semaphore or lock released too many times");
+    }
+    if (value & WAITERS) this.block.segment.wake(this.state, 1);
+  }
+}
+
+/** What hold() resolves with: releases at the end of an `await using` (or `using`) scope. */
+export interface LockGuard extends AsyncDisposable, Disposable {
+  /** The previous holder died while holding the lock: repair what it left half done. */
+  readonly ownerDied: boolean;
+  release(): void;
+}
+
+/** Internal constructor option: re-open an object that arrived from another process on its block. */
+const onBlock = Symbol("multiproc.onBlock");
+type Reopen = { [onBlock]?: Block };
+
+/** What Lock, RLock and the semaphores share: acquire/release in both forms, and hold(). */
+abstract class Acquirable {
+  /** True from taking over from a holder that died until the next release. */
+  ownerDied = false;
+
+  abstract acquire(options?: Acquire): Promise<boolean>;
+  abstract acquireSync(options?: Acquire): boolean;
+  abstract release(): void;
+
+  /** Acquire, and get a guard that releases: `await using held = await lock.hold()`. Throws TimeoutError on timeout. */
+  async hold(options?: Acquire): Promise<LockGuard> {
+    if (!(await this.acquire(options))) throw new TimeoutError("could not acquire before the timeout");
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.release();
+    };
+    return { ownerDied: this.ownerDied, release, [Symbol.dispose]: release, [Symbol.asyncDispose]: async () => release() };
+  }
+}
+
+export interface LockOptions {
+  /** Throw OwnerDiedError (holding the lock) when taking it over from a holder that died. */
+  strict?: boolean;
+}
+
+/** A mutual-exclusion lock shared by processes and threads (Python's multiprocessing.Lock). */
+export class Lock extends Acquirable {
+  readonly #mutex: Mutex;
+  readonly #strict: boolean;
+
+  constructor(options: LockOptions = {}) {
+    super();
+    this.#mutex = new Mutex((options as Reopen)[onBlock] ?? allocate(8));
+    this.#strict = options.strict ?? false;
+  }
+
+  acquire(options?: Acquire): Promise<boolean> {
+    if (this.#mutex.tryAcquire()) return TRUE;
+    const { block, timeout, signal } = parseWait(options);
+    if (!block) return FALSE;
+    return this.#mutex.acquireAsync(timeout, signal).then((step) => this.#took(step));
+  }
+
+  acquireSync(options?: Acquire): boolean {
+    if (this.#mutex.tryAcquire()) return true;
+    const { block, timeout } = parseWait(options);
+    if (!block) return false;
+    return this.#took(this.#mutex.acquireSync(timeout));
+  }
+
+  #took(step: "taken" | "stolen" | false): boolean {
+    if (step === false) return false;
+    this.ownerDied = step === "stolen";
+    if (this.ownerDied && this.#strict) throw new OwnerDiedError("the previous holder of this lock died while holding it; you hold it now");
+    return true;
+  }
+
+  /** Any process may release a Lock, as in Python; releasing an unlocked one throws. */
+  release(): void {
+    this.ownerDied = false;
+    this.#mutex.release();
+  }
+
+  /** Whether some process or thread holds it. */
+  locked(): boolean {
+    return this.#mutex.owner() !== 0;
+  }
+
+  override toString(): string {
+    return `<Lock(owner=${ownerName(this.#mutex.owner())})>`;
+  }
+
+  [reduce](): Reduction {
+    return { type: "Lock", module: import.meta.url, state: { block: this.#mutex.block, strict: this.#strict } };
+  }
+}
+
+/** A lock its holder may take again; owned by one thread of one process (Python's RLock). */
+export class RLock extends Acquirable {
+  readonly #mutex: Mutex;
+  /** Word 2 of the mutex block: how many times the owner holds it. */
+  readonly #count: number;
+
+  constructor(options: Reopen = {}) {
+    super();
+    this.#mutex = new Mutex(options[onBlock] ?? allocate(12));
+    this.#count = this.#mutex.block.word(2);
+  }
+
+  #mine(): boolean {
+    return this.#mutex.owner() === me().tid;
+  }
+
+  #enter(step: "taken" | "stolen" | false): boolean {
+    if (step === false) return false;
+    this.ownerDied = step === "stolen";
+    Atomics.store(this.#mutex.words, this.#count, 1);
+    return true;
+  }
+
+  acquire(options?: Acquire): Promise<boolean> {
+    return this.#mine() || this.#mutex.tryAcquire() ? this.#again() : this.#acquireAsync(options);
+  }
+
+  async #acquireAsync(options?: Acquire): Promise<boolean> {
+    const { block, timeout, signal } = parseWait(options);
+    if (!block) return false;
+    return this.#enter(await this.#mutex.acquireAsync(timeout, signal));
+  }
+
+  /** Taken just now by tryAcquire (count 0 → 1) or held already (count + 1). */
+  #again(): Promise<boolean> {
+    Atomics.add(this.#mutex.words, this.#count, 1);
+    return TRUE;
+  }
+
+  acquireSync(options?: Acquire): boolean {
+    if (this.#mine() || this.#mutex.tryAcquire()) {
+      Atomics.add(this.#mutex.words, this.#count, 1);
+      return true;
+    }
+    const { block, timeout } = parseWait(options);
+    if (!block) return false;
+    return this.#enter(this.#mutex.acquireSync(timeout));
+  }
+
+  release(): void {
+    if (!this.#mine()) throw new Error("attempt to release recursive lock not owned by thread");
+    if (Atomics.sub(this.#mutex.words, this.#count, 1) === 1) {
+      this.ownerDied = false;
+      this.#mutex.release();
+    }
+  }
+
+  /** How many times the calling thread holds it (0 if another thread does). */
+  count(): number {
+    return this.#mine() ? Atomics.load(this.#mutex.words, this.#count) : 0;
+  }
+
+  locked(): boolean {
+    return this.#mutex.owner() !== 0;
+  }
+
+  /** For Condition: give the lock up entirely, remembering the depth. */
+  releaseAll(): number {
+    const depth = this.count();
+    if (depth === 0) throw new Error("cannot wait on un-acquired lock");
+    Atomics.store(this.#mutex.words, this.#count, 1);
+    this.release();
+    return depth;
+  }
+
+  restore(depth: number): void {
+    Atomics.store(this.#mutex.words, this.#count, depth);
+  }
+
+  override toString(): string {
+    return `<RLock(${ownerName(this.#mutex.owner())}, ${Atomics.load(this.#mutex.words, this.#count)})>`;
+  }
+
+  [reduce](): Reduction {
+    return { type: "RLock", module: import.meta.url, state: { block: this.#mutex.block } };
+  }
+}
+
+function ownerName(tid: number): string {
+  if (tid === 0) return "None";
+  return tid === me().tid ? "this thread" : `thread ${tid}`;
+}
+
+/**
+ * A counter that acquire() decrements, waiting while it is 0 (Python's
+ * Semaphore). Word 0 is the value, word 1 the number of sleepers, word 2 the
+ * bound (0: none).
+ */
+export class Semaphore extends Acquirable {
+  readonly #block: Block;
+  readonly #words: Int32Array;
+  readonly #value: number;
+  readonly #sleepers: number;
+  readonly #bound: number;
+
+  constructor(value = 1, options: Reopen = {}) {
+    super();
+    if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) throw new RangeError("semaphore initial value must be an integer >= 0");
+    const reopened = options[onBlock];
+    this.#block = reopened ?? allocate(12);
+    this.#words = this.#block.segment.int32;
+    this.#value = this.#block.word(0);
+    this.#sleepers = this.#block.word(1);
+    this.#bound = this.#block.word(2);
+    if (!reopened) Atomics.store(this.#words, this.#value, value);
+  }
+
+  protected setBound(bound: number): void {
+    Atomics.store(this.#words, this.#bound, bound);
+  }
+
+  #tryTake(): boolean {
+    for (let value = Atomics.load(this.#words, this.#value); value > 0; value = Atomics.load(this.#words, this.#value)) {
+      if (Atomics.compareExchange(this.#words, this.#value, value, value - 1) === value) return true;
+    }
+    return false;
+  }
+
+  acquire(options?: Acquire): Promise<boolean> {
+    if (this.#tryTake()) return TRUE;
+    return this.#acquireAsync(options);
+  }
+
+  async #acquireAsync(options?: Acquire): Promise<boolean> {
+    const { block, timeout, signal } = parseWait(options);
+    if (!block) return false;
+    const deadline = deadlineOf(timeout);
+    Atomics.add(this.#words, this.#sleepers, 1);
+    try {
+      for (;;) {
+        if (this.#tryTake()) return true;
+        const left = remaining(deadline);
+        if (left === 0) return false;
+        await this.#block.segment.waitAsync(this.#value, 0, left, signal);
+      }
+    } finally {
+      Atomics.sub(this.#words, this.#sleepers, 1);
+    }
+  }
+
+  acquireSync(options?: Acquire): boolean {
+    if (this.#tryTake()) return true;
+    const { block, timeout } = parseWait(options);
+    if (!block) return false;
+    const deadline = deadlineOf(timeout);
+    Atomics.add(this.#words, this.#sleepers, 1);
+    try {
+      for (;;) {
+        if (this.#tryTake()) return true;
+        const left = remaining(deadline);
+        if (left === 0) return false;
+        this.#block.segment.wait(this.#value, 0, left);
+      }
+    } finally {
+      Atomics.sub(this.#words, this.#sleepers, 1);
+    }
+  }
+
+  release(n = 1): void {
+    const bound = Atomics.load(this.#words, this.#bound);
+    for (;;) {
+      const value = Atomics.load(this.#words, this.#value);
+      if (bound > 0 && value + n > bound) throw new RangeError("semaphore or lock released too many times");
+      if (Atomics.compareExchange(this.#words, this.#value, value, value + n) === value) break;
+    }
+    if (Atomics.load(this.#words, this.#sleepers) > 0) this.#block.segment.wake(this.#value, n);
+  }
+
+  /** The current value (Python's get_value()). */
+  getValue(): number {
+    return Atomics.load(this.#words, this.#value);
+  }
+
+  override toString(): string {
+    const bound = Atomics.load(this.#words, this.#bound);
+    return bound > 0 ? `<BoundedSemaphore(value=${this.getValue()}, maxvalue=${bound})>` : `<Semaphore(value=${this.getValue()})>`;
+  }
+
+  [reduce](): Reduction {
+    return { type: "Semaphore", module: import.meta.url, state: { block: this.#block } };
+  }
+}
+
+/** A semaphore that refuses to be released above its initial value. */
+export class BoundedSemaphore extends Semaphore {
+  constructor(value = 1, options: Reopen = {}) {
+    super(value, options);
+    if (!options[onBlock]) this.setBound(value);
+  }
+
+  override [reduce](): Reduction {
+    return { ...super[reduce](), type: "BoundedSemaphore" };
+  }
+}
+
+/** A flag processes can wait for (Python's Event). Word 0 is the flag, word 1 the number of sleepers. */
+export class Event {
+  readonly #block: Block;
+  readonly #words: Int32Array;
+  readonly #flag: number;
+
+  constructor(options: Reopen = {}) {
+    this.#block = options[onBlock] ?? allocate(8);
+    this.#words = this.#block.segment.int32;
+    this.#flag = this.#block.word(0);
+  }
+
+  isSet(): boolean {
+    return Atomics.load(this.#words, this.#flag) === 1;
+  }
+
+  set(): void {
+    if (Atomics.exchange(this.#words, this.#flag, 1) === 0) this.#block.segment.wake(this.#flag, 0x7fffffff);
+  }
+
+  clear(): void {
+    Atomics.store(this.#words, this.#flag, 0);
+  }
+
+  /** Resolves true once the flag is set, false if `timeout` ms pass first. */
+  wait(options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<boolean> {
+    if (this.isSet()) return TRUE;
+    return this.#waitAsync(options);
+  }
+
+  async #waitAsync(options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<boolean> {
+    const { timeout, signal } = parseWait(options);
+    const deadline = deadlineOf(timeout);
+    while (!this.isSet()) {
+      const left = remaining(deadline);
+      if (left === 0) return false;
+      await this.#block.segment.waitAsync(this.#flag, 0, left, signal);
+    }
+    return true;
+  }
+
+  waitSync(options?: number | null | { timeout?: number | null }): boolean {
+    const { timeout } = parseWait(options);
+    const deadline = deadlineOf(timeout);
+    while (!this.isSet()) {
+      const left = remaining(deadline);
+      if (left === 0) return false;
+      this.#block.segment.wait(this.#flag, 0, left);
+    }
+    return true;
+  }
+
+  toString(): string {
+    return `<Event ${this.isSet() ? "set" : "unset"}>`;
+  }
+
+  [reduce](): Reduction {
+    return { type: "Event", module: import.meta.url, state: { block: this.#block } };
+  }
+}
+
+/**
+ * A condition variable over a lock (an RLock by default), as Python's
+ * Condition: wait() releases the lock, sleeps until notified, and takes it
+ * back. Word 0 of its own block is a sequence number that notify() bumps.
+ */
+export class Condition {
+  readonly #lock: RLock | Lock;
+  readonly #block: Block;
+  readonly #words: Int32Array;
+  readonly #seq: number;
+
+  constructor(lock?: RLock | Lock, options: Reopen = {}) {
+    this.#lock = lock ?? new RLock();
+    this.#block = options[onBlock] ?? allocate(4);
+    this.#words = this.#block.segment.int32;
+    this.#seq = this.#block.word(0);
+  }
+
+  acquire(options?: Acquire): Promise<boolean> {
+    return this.#lock.acquire(options);
+  }
+
+  acquireSync(options?: Acquire): boolean {
+    return this.#lock.acquireSync(options);
+  }
+
+  release(): void {
+    this.#lock.release();
+  }
+
+  hold(options?: Acquire): Promise<LockGuard> {
+    return this.#lock.hold(options);
+  }
+
+  #letGo(): number {
+    if (this.#lock instanceof RLock) return this.#lock.releaseAll();
+    if (!this.#lock.locked()) throw new Error("cannot wait on un-acquired lock");
+    this.#lock.release();
+    return 1;
+  }
+
+  #takeBack(depth: number): void {
+    if (this.#lock instanceof RLock) this.#lock.restore(depth);
+  }
+
+  /** Release the lock, wait for notify() (or the timeout), re-acquire. Resolves false on timeout. */
+  async wait(options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<boolean> {
+    const { timeout, signal } = parseWait(options);
+    const seq = Atomics.load(this.#words, this.#seq);
+    const depth = this.#letGo();
+    try {
+      const result = await this.#block.segment.waitAsync(this.#seq, seq, timeout === null ? -1 : Math.max(0, timeout), signal);
+      return result !== TIMED_OUT;
+    } finally {
+      await this.#lock.acquire();
+      this.#takeBack(depth);
+    }
+  }
+
+  waitSync(options?: number | null | { timeout?: number | null }): boolean {
+    const { timeout } = parseWait(options);
+    const seq = Atomics.load(this.#words, this.#seq);
+    const depth = this.#letGo();
+    try {
+      return this.#block.segment.wait(this.#seq, seq, timeout === null ? -1 : Math.max(0, timeout)) !== TIMED_OUT;
+    } finally {
+      this.#lock.acquireSync();
+      this.#takeBack(depth);
+    }
+  }
+
+  /** Wait until `predicate()` is true (checked with the lock held); resolves with its last value. */
+  async waitFor<T>(predicate: () => T, options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<T> {
+    const { timeout, signal } = parseWait(options);
+    const deadline = deadlineOf(timeout);
+    let result = predicate();
+    while (!result) {
+      const left = remaining(deadline);
+      if (left === 0) break;
+      await this.wait({ timeout: left < 0 ? null : left, signal });
+      result = predicate();
+    }
+    return result;
+  }
+
+  waitForSync<T>(predicate: () => T, options?: number | null | { timeout?: number | null }): T {
+    const { timeout } = parseWait(options);
+    const deadline = deadlineOf(timeout);
+    let result = predicate();
+    while (!result) {
+      const left = remaining(deadline);
+      if (left === 0) break;
+      this.waitSync({ timeout: left < 0 ? null : left });
+      result = predicate();
+    }
+    return result;
+  }
+
+  /** Wake up to `n` waiters. */
+  notify(n = 1): void {
+    Atomics.add(this.#words, this.#seq, 1);
+    this.#block.segment.wake(this.#seq, n);
+  }
+
+  notifyAll(): void {
+    this.notify(0x7fffffff);
+  }
+
+  [reduce](): Reduction {
+    return { type: "Condition", module: import.meta.url, state: { block: this.#block, lock: this.#lock } };
+  }
+}
+
+registerRebuilder("Lock", (state) => {
+  const { block, strict } = state as { block: Block; strict: boolean };
+  return new Lock({ strict, [onBlock]: block } as LockOptions);
+});
+registerRebuilder("RLock", (state) => new RLock({ [onBlock]: (state as { block: Block }).block }));
+registerRebuilder("Semaphore", (state) => new Semaphore(0, { [onBlock]: (state as { block: Block }).block }));
+registerRebuilder("BoundedSemaphore", (state) => new BoundedSemaphore(0, { [onBlock]: (state as { block: Block }).block }));
+registerRebuilder("Event", (state) => new Event({ [onBlock]: (state as { block: Block }).block }));
+registerRebuilder("Condition", (state) => {
+  const { block, lock } = state as { block: Block; lock: RLock | Lock };
+  return new Condition(lock, { [onBlock]: block });
+});
