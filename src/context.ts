@@ -12,7 +12,7 @@
 import { ProcessError } from "./errors.ts";
 import { shared } from "./runtime.ts";
 import { Process, contextBound } from "./process.ts";
-import { BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore } from "./synchronize.ts";
+import { Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore } from "./synchronize.ts";
 
 export type StartMethod = "spawn" | "thread";
 
@@ -76,6 +76,7 @@ export class Context {
   readonly BoundedSemaphore = BoundedSemaphore;
   readonly Event = Event;
   readonly Condition = Condition;
+  readonly Barrier = Barrier;
 
   constructor(private readonly method: StartMethod) {
     const bound = class extends Process {};

@@ -28,6 +28,7 @@ export {
   BoundedSemaphore,
   Event,
   Condition,
+  Barrier,
   type LockGuard,
   type LockOptions,
   type Acquire,

@@ -16,7 +16,7 @@
 import { native, TIMED_OUT } from "./native.ts";
 import { allocate, Block } from "./heap.ts";
 import { reduce, registerRebuilder, type Reduction } from "./reduction.ts";
-import { OwnerDiedError, TimeoutError, abortError } from "./errors.ts";
+import { BrokenBarrierError, OwnerDiedError, TimeoutError, abortError } from "./errors.ts";
 import { parseWait, type BlockingWaitOptions } from "./waiting.ts";
 import { builtin, shared } from "./runtime.ts";
 
@@ -521,19 +521,27 @@ export class Event {
 /**
  * A condition variable over a lock (an RLock by default), as Python's
  * Condition: wait() releases the lock, sleeps until notified, and takes it
- * back. Word 0 of its own block is a sequence number that notify() bumps.
+ * back. Its own block holds [sequence, waiters, signals]: notify(n) turns up
+ * to n registered waiters into signals and bumps the sequence (the futex
+ * word); a waiter that wakes takes a signal, or goes back to sleep. Waiters
+ * and signals only change with the lock held, so notify(n) never wakes more
+ * than n, however the wakes and timeouts interleave.
  */
 export class Condition {
   readonly #lock: RLock | Lock;
   readonly #block: Block;
   readonly #words: Int32Array;
   readonly #seq: number;
+  readonly #waiters: number;
+  readonly #signals: number;
 
   constructor(lock?: RLock | Lock, options: Reopen = {}) {
     this.#lock = lock ?? new RLock();
-    this.#block = options[onBlock] ?? allocate(4);
+    this.#block = options[onBlock] ?? allocate(12);
     this.#words = this.#block.segment.int32;
     this.#seq = this.#block.word(0);
+    this.#waiters = this.#block.word(1);
+    this.#signals = this.#block.word(2);
   }
 
   acquire(options?: Acquire): Promise<boolean> {
@@ -554,7 +562,6 @@ export class Condition {
 
   #letGo(): number {
     if (this.#lock instanceof RLock) return this.#lock.releaseAll();
-    if (!this.#lock.locked()) throw new Error("cannot wait on un-acquired lock");
     this.#lock.release();
     return 1;
   }
@@ -563,29 +570,65 @@ export class Condition {
     if (this.#lock instanceof RLock) this.#lock.restore(depth);
   }
 
+  #checkHeld(what: string): void {
+    const held = this.#lock instanceof RLock ? this.#lock.count() > 0 : this.#lock.locked();
+    if (!held) throw new Error(`cannot ${what} on un-acquired lock`);
+  }
+
+  /** With the lock held again after a wake: true if this waiter takes a signal. */
+  #takeSignal(): boolean {
+    const signals = Atomics.load(this.#words, this.#signals);
+    if (signals === 0) return false;
+    Atomics.store(this.#words, this.#signals, signals - 1);
+    return true;
+  }
+
+  #giveUp(): void {
+    Atomics.sub(this.#words, this.#waiters, 1);
+  }
+
   /** Release the lock, wait for notify() (or the timeout), re-acquire. Resolves false on timeout. */
   async wait(options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<boolean> {
     const { timeout, signal } = parseWait(options);
-    const seq = Atomics.load(this.#words, this.#seq);
-    const depth = this.#letGo();
-    try {
-      const result = await this.#block.segment.waitAsync(this.#seq, seq, timeout === null ? -1 : Math.max(0, timeout), signal);
-      return result !== TIMED_OUT;
-    } finally {
+    this.#checkHeld("wait");
+    const deadline = deadlineOf(timeout);
+    Atomics.add(this.#words, this.#waiters, 1);
+    for (;;) {
+      const seq = Atomics.load(this.#words, this.#seq);
+      const depth = this.#letGo();
+      let aborted: unknown;
+      try {
+        await this.#block.segment.waitAsync(this.#seq, seq, remaining(deadline), signal);
+      } catch (err) {
+        aborted = err;
+      }
       await this.#lock.acquire();
       this.#takeBack(depth);
+      if (this.#takeSignal()) return true;
+      if (aborted !== undefined || remaining(deadline) === 0) {
+        this.#giveUp();
+        if (aborted !== undefined) throw aborted;
+        return false;
+      }
     }
   }
 
   waitSync(options?: number | null | { timeout?: number | null }): boolean {
     const { timeout } = parseWait(options);
-    const seq = Atomics.load(this.#words, this.#seq);
-    const depth = this.#letGo();
-    try {
-      return this.#block.segment.wait(this.#seq, seq, timeout === null ? -1 : Math.max(0, timeout)) !== TIMED_OUT;
-    } finally {
+    this.#checkHeld("wait");
+    const deadline = deadlineOf(timeout);
+    Atomics.add(this.#words, this.#waiters, 1);
+    for (;;) {
+      const seq = Atomics.load(this.#words, this.#seq);
+      const depth = this.#letGo();
+      this.#block.segment.wait(this.#seq, seq, remaining(deadline));
       this.#lock.acquireSync();
       this.#takeBack(depth);
+      if (this.#takeSignal()) return true;
+      if (remaining(deadline) === 0) {
+        this.#giveUp();
+        return false;
+      }
     }
   }
 
@@ -616,10 +659,16 @@ export class Condition {
     return result;
   }
 
-  /** Wake up to `n` waiters. */
+  /** Wake up to `n` of the waiters (the lock must be held). */
   notify(n = 1): void {
+    this.#checkHeld("notify");
+    const waiting = Atomics.load(this.#words, this.#waiters);
+    const woken = Math.min(n, waiting);
+    if (woken <= 0) return;
+    Atomics.store(this.#words, this.#waiters, waiting - woken);
+    Atomics.add(this.#words, this.#signals, woken);
     Atomics.add(this.#words, this.#seq, 1);
-    this.#block.segment.wake(this.#seq, n);
+    this.#block.segment.wake(this.#seq, woken);
   }
 
   notifyAll(): void {
@@ -631,6 +680,176 @@ export class Condition {
   }
 }
 
+/** Barrier states, as threading.Barrier's. */
+const FILLING = 0;
+const DRAINING = 1;
+const RESETTING = -1;
+const BROKEN = -2;
+
+type BarrierAction = () => unknown;
+
+/**
+ * `parties` processes meet, then all go on (Python's Barrier, its state in
+ * shared words: [state, count] guarded by a Condition). wait() resolves with
+ * a distinct arrival index; the last to arrive runs `action` first.
+ */
+export class Barrier {
+  readonly parties: number;
+  readonly #action: BarrierAction | undefined;
+  readonly #timeout: number | null;
+  readonly #cond: Condition;
+  readonly #block: Block;
+  readonly #words: Int32Array;
+
+  constructor(parties: number, action?: BarrierAction | null, timeout?: number | null, options: Reopen & { cond?: Condition } = {}) {
+    if (!Number.isInteger(parties) || parties < 1) throw new RangeError("parties must be an integer >= 1");
+    this.parties = parties;
+    this.#action = action ?? undefined;
+    this.#timeout = timeout ?? null;
+    this.#cond = options.cond ?? new Condition(new Lock());
+    this.#block = options[onBlock] ?? allocate(8);
+    this.#words = this.#block.segment.int32;
+  }
+
+  get #state(): number {
+    return Atomics.load(this.#words, this.#block.word(0));
+  }
+
+  set #state(value: number) {
+    Atomics.store(this.#words, this.#block.word(0), value);
+  }
+
+  get #count(): number {
+    return Atomics.load(this.#words, this.#block.word(1));
+  }
+
+  set #count(value: number) {
+    Atomics.store(this.#words, this.#block.word(1), value);
+  }
+
+  /** Number of parties waiting now. */
+  get nWaiting(): number {
+    return this.#state === FILLING ? this.#count : 0;
+  }
+
+  get broken(): boolean {
+    return this.#state === BROKEN;
+  }
+
+  /** Resolves with this party's arrival index (0 .. parties-1) once all have arrived; BrokenBarrierError if aborted, reset or timed out. */
+  async wait(options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<number> {
+    const { timeout, signal } = parseWait(options);
+    const limit = timeout ?? this.#timeout;
+    await this.#cond.acquire();
+    try {
+      await this.#cond.waitFor(() => this.#state !== DRAINING && this.#state !== RESETTING);
+      if (this.#state === BROKEN) throw new BrokenBarrierError();
+      const index = this.#count;
+      this.#count = index + 1;
+      try {
+        if (index + 1 === this.parties) {
+          this.#release();
+        } else {
+          const passed = await this.#cond.waitFor(() => this.#state !== FILLING, { timeout: limit, signal });
+          if (!passed) this.#break();
+          if (this.#state < 0) throw new BrokenBarrierError();
+        }
+        return index;
+      } finally {
+        this.#exit();
+      }
+    } finally {
+      this.#cond.release();
+    }
+  }
+
+  /** The blocking form of wait(), for code that may block. */
+  waitSync(options?: number | null | { timeout?: number | null }): number {
+    const { timeout } = parseWait(options);
+    const limit = timeout ?? this.#timeout;
+    this.#cond.acquireSync();
+    try {
+      this.#cond.waitForSync(() => this.#state !== DRAINING && this.#state !== RESETTING);
+      if (this.#state === BROKEN) throw new BrokenBarrierError();
+      const index = this.#count;
+      this.#count = index + 1;
+      try {
+        if (index + 1 === this.parties) {
+          this.#release();
+        } else {
+          const passed = this.#cond.waitForSync(() => this.#state !== FILLING, { timeout: limit });
+          if (!passed) this.#break();
+          if (this.#state < 0) throw new BrokenBarrierError();
+        }
+        return index;
+      } finally {
+        this.#exit();
+      }
+    } finally {
+      this.#cond.release();
+    }
+  }
+
+  /** Last to arrive: run the action, then let everyone go. */
+  #release(): void {
+    try {
+      this.#action?.();
+      this.#state = DRAINING;
+      this.#cond.notifyAll();
+    } catch (err) {
+      this.#break();
+      throw err;
+    }
+  }
+
+  #break(): void {
+    this.#state = BROKEN;
+    this.#cond.notifyAll();
+  }
+
+  #exit(): void {
+    this.#count = this.#count - 1;
+    if (this.#count === 0 && (this.#state === RESETTING || this.#state === DRAINING)) {
+      this.#state = FILLING;
+      this.#cond.notifyAll();
+    }
+  }
+
+  /** Put the barrier back to its initial state; parties waiting now get BrokenBarrierError. */
+  reset(): void {
+    this.#cond.acquireSync();
+    try {
+      if (this.#count > 0) {
+        if (this.#state === FILLING) this.#state = RESETTING;
+        else if (this.#state === BROKEN) this.#state = RESETTING;
+      } else {
+        this.#state = FILLING;
+      }
+      this.#cond.notifyAll();
+    } finally {
+      this.#cond.release();
+    }
+  }
+
+  /** Break the barrier: waiting and future wait() calls get BrokenBarrierError until reset(). */
+  abort(): void {
+    this.#cond.acquireSync();
+    try {
+      this.#break();
+    } finally {
+      this.#cond.release();
+    }
+  }
+
+  [reduce](): Reduction {
+    return {
+      type: "Barrier",
+      module: import.meta.url,
+      state: { parties: this.parties, action: this.#action, timeout: this.#timeout, cond: this.#cond, block: this.#block },
+    };
+  }
+}
+
 registerRebuilder("Lock", (state) => {
   const { block, strict } = state as { block: Block; strict: boolean };
   return new Lock({ strict, [onBlock]: block } as LockOptions);
@@ -639,6 +858,10 @@ registerRebuilder("RLock", (state) => new RLock({ [onBlock]: (state as { block: 
 registerRebuilder("Semaphore", (state) => new Semaphore(0, { [onBlock]: (state as { block: Block }).block }));
 registerRebuilder("BoundedSemaphore", (state) => new BoundedSemaphore(0, { [onBlock]: (state as { block: Block }).block }));
 registerRebuilder("Event", (state) => new Event({ [onBlock]: (state as { block: Block }).block }));
+registerRebuilder("Barrier", (state) => {
+  const { parties, action, timeout, cond, block } = state as { parties: number; action?: BarrierAction; timeout: number | null; cond: Condition; block: Block };
+  return new Barrier(parties, action, timeout, { cond, [onBlock]: block });
+});
 registerRebuilder("Condition", (state) => {
   const { block, lock } = state as { block: Block; lock: RLock | Lock };
   return new Condition(lock, { [onBlock]: block });
