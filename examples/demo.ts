@@ -7,9 +7,10 @@
 //  or: node --import tsx examples/demo.ts
 import { isMain } from "multiproc";
 import { processScenes } from "./demo/processes.ts";
+import { sharedScenes } from "./demo/shared.ts";
 import { secondsSince, type Scene } from "./demo/scene.ts";
 
-export const scenes: Scene[] = [...processScenes];
+export const scenes: Scene[] = [...processScenes, ...sharedScenes];
 
 async function main(selected: number[]): Promise<void> {
   const tourStart = performance.now();

@@ -33,6 +33,8 @@ if (spare) diesWithParent();
 let payload: Buffer;
 if (spare) {
   payload = readFileSync(PAYLOAD_FD);
+  // The parent closed the pipe without a payload: it discarded this spare.
+  if (payload.length === 0) process.exit(0);
 } else {
   payload = Buffer.allocUnsafe(fstatSync(PAYLOAD_FD).size);
   readSync(PAYLOAD_FD, payload, 0, payload.length, 0);

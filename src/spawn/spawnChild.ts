@@ -148,9 +148,9 @@ class SpawnedChild implements ChildHandle {
   }
 
   discard(): void {
+    this.kill();
     if (this.#payloadPipe !== null) closeSync(this.#payloadPipe);
     this.#payloadPipe = null;
-    this.kill();
   }
 
   #configure(header: ChildHeader, handles: readonly Handle[]): void {
