@@ -13,6 +13,7 @@
 #include <node_api.h>
 #include "sync.h"
 #include "waiter.h"
+#include "shm.h"
 #ifdef __linux__
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -144,11 +145,20 @@ static napi_value segment_create(napi_env env, napi_callback_info info) {
   return make_int(env, mp_segment_create((size_t)size));
 }
 
-/* segmentOpen(pid, fd): map the segment another process (or this one) holds as `fd`; id or -errno. */
+/* segmentOpen(pid, fd, inode): map the segment another process (or this one) holds as `fd`; id or -errno. */
 static napi_value segment_open(napi_env env, napi_callback_info info) {
   INT_ARG(pid, 0);
   INT_ARG(fd, 1);
-  return make_int(env, mp_segment_open(pid, fd));
+  DOUBLE_ARG(inode, 2);
+  return make_int(env, mp_segment_open(pid, fd, inode));
+}
+
+/* segmentInode(id): the segment's inode number, which names it whatever descriptor holds it. */
+static napi_value segment_inode(napi_env env, napi_callback_info info) {
+  INT_ARG(id, 0);
+  napi_value out;
+  napi_create_double(env, mp_segment_inode(id), &out);
+  return out;
 }
 
 static void release_buffer(napi_env env, void *data, void *hint) {
@@ -260,11 +270,18 @@ static napi_value init(napi_env env, napi_value exports) {
       {"segmentBuffer", NULL, segment_buffer, NULL, NULL, NULL, napi_default, NULL},
       {"segmentRelease", NULL, segment_release, NULL, NULL, NULL, napi_default, NULL},
       {"segmentFd", NULL, segment_fd, NULL, NULL, NULL, napi_default, NULL},
+      {"segmentInode", NULL, segment_inode, NULL, NULL, NULL, napi_default, NULL},
       {"futexWait", NULL, futex_wait, NULL, NULL, NULL, napi_default, NULL},
       {"futexWake", NULL, futex_wake, NULL, NULL, NULL, napi_default, NULL},
       {"threadId", NULL, thread_id, NULL, NULL, NULL, napi_default, NULL},
       {"waitAsync", NULL, wait_async, NULL, NULL, NULL, napi_default, NULL},
       {"cancelWait", NULL, cancel_wait, NULL, NULL, NULL, napi_default, NULL},
+      {"shmOpen", NULL, mp_shm_open, NULL, NULL, NULL, napi_default, NULL},
+      {"shmClose", NULL, mp_shm_close, NULL, NULL, NULL, napi_default, NULL},
+      {"shmUnlink", NULL, mp_shm_unlink, NULL, NULL, NULL, napi_default, NULL},
+      {"shmTrackerConnect", NULL, mp_shm_tracker_connect, NULL, NULL, NULL, napi_default, NULL},
+      {"shmTrackerRun", NULL, mp_shm_tracker_run, NULL, NULL, NULL, napi_default, NULL},
+      {"shmAddonPath", NULL, mp_shm_addon_path, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   return exports;

@@ -86,13 +86,15 @@ int mp_segment_create(size_t size) {
   return id;
 }
 
-int mp_segment_open(int pid, int fd_in_pid) {
+int mp_segment_open(int pid, int fd_in_pid, double expected_inode) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd_in_pid);
   int fd = open(path, O_RDWR | O_CLOEXEC);
   if (fd < 0) return -errno;
   struct stat st;
   if (fstat(fd, &st) != 0) { int e = errno; close(fd); return -e; }
+  /* The holder may have closed that descriptor and reused its number for something else. */
+  if (expected_inode > 0 && (double)st.st_ino != expected_inode) { close(fd); return -ESTALE; }
   pthread_mutex_lock(&segments_lock);
   for (int i = 0; i < segment_count; i++) {
     if (segments[i].used && segments[i].dev == st.st_dev && segments[i].ino == st.st_ino) {
@@ -130,6 +132,14 @@ void mp_segment_release(int id) {
     s->used = 0;
   }
   pthread_mutex_unlock(&segments_lock);
+}
+
+double mp_segment_inode(int id) {
+  pthread_mutex_lock(&segments_lock);
+  segment_t *s = segment_at(id);
+  double inode = s ? (double)s->ino : -1;
+  pthread_mutex_unlock(&segments_lock);
+  return inode;
 }
 
 int mp_segment_info(int id, int *fd, size_t *size, uint8_t **base) {

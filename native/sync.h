@@ -10,7 +10,9 @@
 #define MP_WAIT_CHANGED 2 /* the word no longer held the expected value */
 
 int mp_segment_create(size_t size);
-int mp_segment_open(int pid, int fd_in_pid);
+/* expected_inode > 0: refuse (-ESTALE) a descriptor that now names another file. */
+int mp_segment_open(int pid, int fd_in_pid, double expected_inode);
+double mp_segment_inode(int id);
 int mp_segment_retain(int id);
 void mp_segment_release(int id);
 int mp_segment_info(int id, int *fd, size_t *size, uint8_t **base);

@@ -13,6 +13,7 @@ import { ProcessError } from "./errors.ts";
 import { shared } from "./runtime.ts";
 import { Process, contextBound } from "./process.ts";
 import { Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore } from "./synchronize.ts";
+import { RawArray, RawValue, SharedArray, Value } from "./sharedctypes.ts";
 
 export type StartMethod = "spawn" | "thread";
 
@@ -77,6 +78,12 @@ export class Context {
   readonly Event = Event;
   readonly Condition = Condition;
   readonly Barrier = Barrier;
+  readonly Value = Value;
+  readonly RawValue = RawValue;
+  readonly SharedArray = SharedArray;
+  /** Python's ctx.Array. */
+  readonly Array = SharedArray;
+  readonly RawArray = RawArray;
 
   constructor(private readonly method: StartMethod) {
     const bound = class extends Process {};

@@ -178,6 +178,8 @@ interface Location {
 interface InspectorSession {
   connect(): void;
   post(method: string, params: object, callback: (err: Error | null, result: unknown) => void): void;
+  on(event: "Debugger.scriptParsed", listener: (message: { params: CoverageScript }) => void): void;
+  off(event: "Debugger.scriptParsed", listener: (message: { params: CoverageScript }) => void): void;
 }
 
 let session: InspectorSession | undefined;
@@ -244,12 +246,27 @@ interface CoverageScript {
 
 function scriptUrl(scriptId: string): string | undefined {
   if (!scriptUrls.has(scriptId)) {
-    // Best-effort coverage lists every script with its id and URL without enabling the debugger.
+    // Best-effort coverage lists scripts with their ids and URLs without enabling the debugger (a few ms).
     const { result } = post<{ result: CoverageScript[] }>("Profiler.getBestEffortCoverage");
     for (const script of result) scriptUrls.set(script.scriptId, script.url);
   }
+  if (!scriptUrls.has(scriptId)) {
+    // Coverage forgets a module once a GC has dropped its functions' counters. Enabling the debugger replays
+    // every script it knows (tens of ms), so it is only the fallback.
+    session!.on("Debugger.scriptParsed", rememberScript);
+    try {
+      post("Debugger.enable");
+      post("Debugger.disable");
+    } finally {
+      session!.off("Debugger.scriptParsed", rememberScript);
+    }
+  }
   const url = scriptUrls.get(scriptId);
   return url ? url : undefined;
+}
+
+function rememberScript(message: { params: CoverageScript }): void {
+  scriptUrls.set(message.params.scriptId, message.params.url);
 }
 
 const namespaces = shared("functionRefs.namespaces", () => new Map<string, unknown>());

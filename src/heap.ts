@@ -20,6 +20,8 @@ import { shared } from "./runtime.ts";
 /** How another process can open a segment: the descriptors live processes hold it by. */
 interface SegmentState {
   size: number;
+  /** Names the segment whatever descriptor holds it: a reused descriptor number is refused. */
+  inode: number;
   holders: Array<{ pid: number; fd: number }>;
 }
 
@@ -28,6 +30,7 @@ function check(result: number, what: string): number {
   const errno = -result;
   if (errno === 28) throw new Error(`${what}: no space left for shared memory (ENOSPC): /dev/shm or memory is full`);
   if (errno === 24) throw new Error(`${what}: too many open files (EMFILE)`);
+  if (errno === 116) throw new Error(`${what}: the segment is gone (every process that held it has let it go)`);
   throw new Error(`${what} failed (errno ${errno})`);
 }
 
@@ -56,7 +59,7 @@ export class Segment {
   static open(state: SegmentState): Segment {
     let lastError = -2;
     for (const { pid, fd } of state.holders) {
-      const id = native().segmentOpen(pid, fd);
+      const id = native().segmentOpen(pid, fd, state.inode);
       if (id >= 0) return new Segment(id, state.holders);
       lastError = id;
     }
@@ -69,7 +72,7 @@ export class Segment {
   }
 
   state(): SegmentState {
-    return { size: this.size, holders: this.#holders };
+    return { size: this.size, inode: native().segmentInode(this.id), holders: this.#holders };
   }
 
   /** Block while the word at `index` (an Int32 index) equals `expected`; see native.futexWait. */
@@ -148,7 +151,7 @@ export function allocate(size: number): Block {
 const opened = shared("heap.opened", () => new Map<string, WeakRef<Segment>>());
 
 function openSegment(state: SegmentState): Segment {
-  const key = state.holders.map((h) => `${h.pid}:${h.fd}`).join(",");
+  const key = String(state.inode);
   const known = opened.get(key)?.deref();
   if (known) return known;
   const segment = Segment.open(state);

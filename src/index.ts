@@ -33,6 +33,33 @@ export {
   type LockOptions,
   type Acquire,
 } from "./synchronize.ts";
+export {
+  SharedMemory,
+  ShareableList,
+  type SharedMemoryOptions,
+  type ShareableListOptions,
+  type ShareableValue,
+} from "./sharedMemory.ts";
+export {
+  Value,
+  RawValue,
+  SharedArray,
+  RawArray,
+  type Typecode,
+  type IntegerTypecode,
+  type BigIntTypecode,
+  type ElementOf,
+  type ViewOf,
+  type SizeOrValues,
+  type SharedLock,
+  type SharedOptions,
+  type ValueConstructor,
+  type SharedArrayConstructor,
+  type Synchronized,
+  type SynchronizedArray,
+} from "./sharedctypes.ts";
+// Python's multiprocessing.Array, for `import * as mp` users (`new mp.Array("d", 10)`).
+export { SharedArray as Array } from "./sharedctypes.ts";
 export { registerTarget, FunctionLookupError, type ModuleHandle } from "./functionRefs.ts";
 export { registerSerializable, SerializationError, reduce, registerRebuilder, type Reducible, type Reduction } from "./reduction.ts";
 export type { Wait, WaitOptions, BlockingWaitOptions } from "./waiting.ts";

@@ -16,8 +16,10 @@ export interface NativeAddon {
   pipe(): [number, number] | number;
   /** A new shared segment (memfd, pages reserved): its id in this process, or -errno. */
   segmentCreate(size: number): number;
-  /** Map the segment that process `pid` holds as descriptor `fd`: its id, or -errno. */
-  segmentOpen(pid: number, fd: number): number;
+  /** Map the segment that process `pid` holds as descriptor `fd`, if that is still inode `inode`: its id, or -errno (ESTALE if not). */
+  segmentOpen(pid: number, fd: number, inode: number): number;
+  /** The segment's inode number. */
+  segmentInode(id: number): number;
   /** An ArrayBuffer over the segment; the mapping lives while any such buffer does. */
   segmentBuffer(id: number): ArrayBuffer;
   /** Drop the reference segmentCreate/segmentOpen returned. */
@@ -33,6 +35,21 @@ export interface NativeAddon {
   waitAsync(id: number, offset: number, expected: number, timeoutMs: number, done: (result: number) => void): number;
   /** True if the wait was still pending; its callback will then never run. */
   cancelWait(request: number): boolean;
+  /**
+   * Create (O_EXCL, sized, pages reserved) or attach the POSIX segment `name` (no leading slash)
+   * and map it: the buffer, and whether the tracker was told to watch it; or -errno.
+   */
+  shmOpen(name: string, create: boolean, size: number): { buffer: ArrayBuffer; tracked: boolean } | number;
+  /** Unmap at once; the buffer is detached (zero length). */
+  shmClose(buffer: ArrayBuffer): void;
+  /** shm_unlink, and drop this process's hold on the segment: 0 or -errno. */
+  shmUnlink(name: string): number;
+  /** 0: linked to a running tracker; > 0: a listening socket fd to start a tracker on (then close it); or -errno. */
+  shmTrackerConnect(): number;
+  /** The tracker's loop, on listening socket `fd`; returns when nothing is left to watch and no client is linked. */
+  shmTrackerRun(fd: number): number;
+  /** The file this addon was loaded from. */
+  shmAddonPath(): string;
 }
 
 /** Results of futexWait / waitAsync. */

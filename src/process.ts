@@ -157,6 +157,9 @@ export class Process {
         : startSpawnChild(header, body.data, body.handles);
     processesByChild.set(this.#child, this);
     track(this.#child);
+    // Shared objects among the arguments are re-opened by the child through this process: keep them until it exits.
+    const references = body.references;
+    if (references.length > 0) void this.#child.exited.then(() => references.splice(0));
     // The parent keeps no reference to what only the child needs (bpo-30775).
     this.#target = undefined;
     this.#args = [];

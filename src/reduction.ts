@@ -111,6 +111,11 @@ export type Handle = Socket | Server;
 export interface Dumped {
   data: Buffer;
   handles: Handle[];
+  /**
+   * The library objects the message refers to. Keep them alive until the
+   * receiver has them open: the receiver re-opens them through this process.
+   */
+  references: Reducible[];
 }
 
 export interface DumpOptions {
@@ -133,7 +138,7 @@ export function dumps(value: unknown, options: DumpOptions = {}): Dumped {
   } catch (err) {
     throw new SerializationError(`${root} cannot be serialized: ${(err as Error).message}`, root);
   }
-  return { data, handles: walker.handles };
+  return { data, handles: walker.handles, references: [...walker.reductions.keys()] };
 }
 
 /** Rebuild a value from `dumps`, importing the modules it refers to first. */
@@ -194,7 +199,7 @@ class Encoder {
   private readonly scanned = new Set<object>();
   private readonly encoded = new Map<unknown, unknown>();
   private readonly functionRefs = new Map<unknown, FunctionRef>();
-  private readonly reductions = new Map<object, Reduction>();
+  readonly reductions = new Map<Reducible, Reduction>();
 
   constructor(private readonly acceptHandles: boolean) {}
 
@@ -275,7 +280,7 @@ class Encoder {
     if (typeof value === "function") return { [TAG]: "fn", ref: this.functionRefs.get(value)! } satisfies Tagged;
     if (value === null || typeof value !== "object" || isLeafObject(value)) return value;
     if (this.encoded.has(value)) return this.encoded.get(value);
-    const reduction = this.reductions.get(value);
+    const reduction = this.reductions.get(value as Reducible);
     if (reduction) {
       const { type, state } = reduction;
       const tagged: Tagged = { [TAG]: "reduce", type, state: undefined };

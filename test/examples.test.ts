@@ -22,3 +22,9 @@ test("ticket buying (seed 000 §四): with a Lock exactly one of five buyers get
   assert.equal(locked!.match(/found no ticket left/g)?.length, 4);
   assert.equal(unlocked!.match(/bought a ticket/g)?.length, 5);
 });
+
+test("add/sub counter (seed 001 锁的使用): under a Lock a shared Value ends at exactly 0", async () => {
+  const run = await runExample("counter-lock.ts");
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /num result with the lock: +0\n/);
+});

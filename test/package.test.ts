@@ -17,7 +17,7 @@ const publicNames = [
   "Process", "currentProcess", "parentProcess", "activeChildren", "cpuCount", "isMain", "getContext", "getStartMethod",
   "setStartMethod", "getAllStartMethods", "registerTarget", "registerSerializable", "ProcessError", "TimeoutError",
   "AuthenticationError", "BufferTooShort", "EOFError", "Empty", "Full", "BrokenBarrierError", "RemoteError",
-  "WorkerLostError", "OwnerDiedError",
+  "WorkerLostError", "OwnerDiedError", "SharedMemory", "ShareableList",
 ];
 
 test("import * from 'multiproc' exposes the public surface", async () => {

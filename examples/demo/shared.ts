@@ -1,9 +1,10 @@
 /*
  * Demo scenes for shared objects: a Lock that makes five processes buy the
- * last ticket one at a time (seed 000 §四). Later scenes for shared values
- * go here too.
+ * last ticket one at a time (seed 000 §四), and a Value two processes count
+ * on under a Lock (seed 001 锁的使用).
  */
 import { sellLastTicket } from "../ticket-lock.ts";
+import { addAndSubtract } from "../counter-lock.ts";
 import { say, type Scene } from "./scene.ts";
 
 const tickets: Scene = {
@@ -18,4 +19,12 @@ const tickets: Scene = {
   },
 };
 
-export const sharedScenes: Scene[] = [tickets];
+const counter: Scene = {
+  title: "A shared Value under a Lock: +1 and -1, a million times each, in two processes [spawn]",
+  async run() {
+    say(`with the lock:    ${await addAndSubtract(true)} (exact)`);
+    say(`without the lock: ${await addAndSubtract(false)} (updates lost when both loops run at once)`);
+  },
+};
+
+export const sharedScenes: Scene[] = [tickets, counter];

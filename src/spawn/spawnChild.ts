@@ -24,7 +24,7 @@ import { builtin } from "../runtime.ts";
 import { replenish, takeSpare } from "./standby.ts";
 import { childExecArgv } from "./execArgv.ts";
 
-const { closeSync, readFileSync, writeSync } = builtin("node:fs");
+const { closeSync, writeSync } = builtin("node:fs");
 const { serialize } = builtin("node:v8");
 const { constants } = builtin("node:os");
 const { extname } = builtin("node:path");
@@ -176,8 +176,8 @@ class SpawnedChild implements ChildHandle {
     return this.pid;
   }
 
+  /** The exit code once the event loop has reaped the child (isAlive() stays true until then, as DESIGN says). */
   poll(): number | null {
-    if (this.#exitCode === null) this.#exitCode = zombieExitCode(this.pid);
     return this.#exitCode;
   }
 
@@ -208,22 +208,3 @@ function bytesOf(chunk: Buffer | string | null): Uint8Array | undefined {
   return typeof chunk === "string" ? Buffer.from(chunk) : chunk;
 }
 
-/**
- * The exit code of a child that has died but that the event loop has not
- * reaped yet, read from /proc (field 52 holds the waitpid status). Lets
- * isAlive()/exitCode answer synchronously, as Python's do.
- */
-function zombieExitCode(pid: number): number | null {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-  } catch {
-    return null;
-  }
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  if (fields[0] !== "Z" && fields[0] !== "X") return null;
-  const status = Number(fields[49]);
-  if (!Number.isInteger(status)) return null;
-  const signal = status & 0x7f;
-  return signal === 0 ? (status >> 8) & 0xff : -signal;
-}
