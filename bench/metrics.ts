@@ -5,13 +5,27 @@
  *
  * `impl` and `metric` strings must match what the workload scripts print.
  */
-export interface Goal {
+/** A goal relative to another implementation in the same table. */
+export interface RelativeGoal {
   impl: string;
   vs: string;
-  /** Pass when impl is at most this many times worse than vs (slower, or lower throughput). */
+  /**
+   * Pass when impl is at most this many times worse than vs (slower, or lower throughput).
+   * Below 1 it asks impl to beat vs: 0.5 on a time is "at most half of vs", 1 / 1.5 on a
+   * throughput "at least 1.5x vs".
+   */
   within: number;
   issue: string;
 }
+
+/** A goal in the metric's own unit: pass when impl's value is no worse than `value` (at most, for a time). */
+export interface AbsoluteGoal {
+  impl: string;
+  value: number;
+  issue: string;
+}
+
+export type Goal = RelativeGoal | AbsoluteGoal;
 
 export interface MetricSpec {
   /** Implementations to divide by, one ratio column each. */
@@ -32,4 +46,39 @@ export const metrics: Record<string, MetricSpec> = {
     ],
   },
   "start() call": { refs: ["raw fork", "raw Worker", "python spawn"] },
+
+  // locks: bench/node/locks.mjs, bench/python/locks.py
+  "Lock acquire+release, uncontended": {
+    refs: ["python mp.Lock", "Atomics CAS mutex (ref)"],
+    goals: [
+      { impl: "multiproc acquireSync()", vs: "python mp.Lock", within: 1 / 1.5, issue: "#3" },
+      { impl: "multiproc await acquire()", value: 5_000_000, issue: "#3" },
+    ],
+  },
+  "Lock contended: 2 × 200k (acquire, += 1, release)": {
+    refs: ["python Lock + Value", "python Lock + RawValue"],
+    goals: [{ impl: "multiproc Lock + Value", vs: "python Lock + Value", within: 0.5, issue: "#3" }],
+  },
+  "Event set→wake p50": {
+    refs: ["python Event.wait()"],
+    goals: [
+      { impl: "multiproc await wait()", value: 60, issue: "#3" },
+      { impl: "multiproc waitSync()", value: 15, issue: "#3" },
+    ],
+  },
+  "Event set→wake p90": { refs: ["python Event.wait()"] },
+  "Event round trip / 2": { refs: ["python Event.wait()"] },
+
+  // shared memory: bench/node/shared_memory.mjs, bench/python/shared_memory.py
+  "10M doubles: allocate": { refs: ["python Array('d', lock=False)"] },
+  "10M doubles: child loop write": { refs: ["python Array('d', lock=False)"] },
+  "10M doubles: parent sum": { refs: ["python Array('d', lock=False)"] },
+  "10M doubles: end to end": {
+    refs: ["python Array('d', lock=False)"],
+    goals: [{ impl: "multiproc SharedArray", value: 1000, issue: "#3" }],
+  },
+  "10M doubles: bulk copy": {
+    refs: ["node Float64Array.set, local (ref)", "python Array('d', lock=False)"],
+    goals: [{ impl: "multiproc SharedArray", vs: "node Float64Array.set, local (ref)", within: 1 / 0.8, issue: "#3, >= 80% of memcpy" }],
+  },
 };

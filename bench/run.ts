@@ -197,8 +197,18 @@ function metricTable(metric: string, rows: Line[]): string {
 
   for (const goal of spec.goals ?? []) {
     const impl = byImpl.get(goal.impl);
+    if ("value" in goal) {
+      const text = `goal ${goal.issue}: ${goal.impl} ${better === "lower" ? "<=" : ">="} ${formatNumber(goal.value)} ${unit}:`;
+      if (!impl) {
+        out.push(`${text} not measured in this run`);
+        continue;
+      }
+      const pass = better === "lower" ? impl.value <= goal.value : impl.value >= goal.value;
+      out.push(`${text} ${formatNumber(impl.value)} ${pass ? "PASS" : "MISS"}`);
+      continue;
+    }
     const vs = byImpl.get(goal.vs);
-    const text = `goal ${goal.issue}: ${goal.impl} within ${goal.within}x of ${goal.vs}:`;
+    const text = `goal ${goal.issue}: ${goal.impl} ${relation(goal.within, better)} ${goal.vs}:`;
     if (!impl || !vs) {
       out.push(`${text} not measured in this run`);
       continue;
@@ -208,6 +218,12 @@ function metricTable(metric: string, rows: Line[]): string {
     out.push(`${text} ${formatRatio(ratio)} ${pass ? "PASS" : "MISS"}`);
   }
   return out.join("\n");
+}
+
+/** "within 1.15x of", or for a goal that asks to beat the reference "at most 0.5x of" / "at least 1.5x of". */
+function relation(within: number, better: "lower" | "higher"): string {
+  if (within >= 1) return `within ${within}x of`;
+  return better === "lower" ? `at most ${formatNumber(within)}x of` : `at least ${formatNumber(1 / within)}x of`;
 }
 
 function scriptTable(runs: ScriptRun[]): string {

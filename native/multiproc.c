@@ -162,7 +162,13 @@ static napi_value segment_inode(napi_env env, napi_callback_info info) {
 }
 
 static void release_buffer(napi_env env, void *data, void *hint) {
-  mp_segment_release((int)(intptr_t)hint);
+  int fd;
+  size_t size;
+  uint8_t *base;
+  int id = (int)(intptr_t)hint;
+  int64_t ignored;
+  if (mp_segment_info(id, &fd, &size, &base) == 0) napi_adjust_external_memory(env, -(int64_t)size, &ignored);
+  mp_segment_release(id);
 }
 
 /* segmentBuffer(id): an ArrayBuffer over the whole segment; it keeps the mapping alive. */
@@ -181,6 +187,9 @@ static napi_value segment_buffer(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "multiproc native: cannot create an external ArrayBuffer (a V8 sandbox build?)");
     return NULL;
   }
+  /* Tell V8 how much memory the buffer holds, so dropped shared arrays are collected at a sensible pace. */
+  int64_t ignored;
+  napi_adjust_external_memory(env, (int64_t)size, &ignored);
   return buffer;
 }
 

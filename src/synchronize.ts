@@ -285,15 +285,15 @@ export class RLock extends Acquirable {
     return this.#enter(await this.#mutex.acquireAsync(timeout, signal));
   }
 
-  /** Taken just now by tryAcquire (count 0 → 1) or held already (count + 1). */
+  /** Taken just now by tryAcquire (count 0 → 1) or held already (count + 1). Only the owner touches the count. */
   #again(): Promise<boolean> {
-    Atomics.add(this.#mutex.words, this.#count, 1);
+    this.#mutex.words[this.#count]! += 1;
     return TRUE;
   }
 
   acquireSync(options?: Acquire): boolean {
     if (this.#mine() || this.#mutex.tryAcquire()) {
-      Atomics.add(this.#mutex.words, this.#count, 1);
+      this.#mutex.words[this.#count]! += 1;
       return true;
     }
     const { block, timeout } = parseWait(options);
@@ -303,7 +303,7 @@ export class RLock extends Acquirable {
 
   release(): void {
     if (!this.#mine()) throw new Error("attempt to release recursive lock not owned by thread");
-    if (Atomics.sub(this.#mutex.words, this.#count, 1) === 1) {
+    if (this.#mutex.words[this.#count]!-- === 1) {
       this.ownerDied = false;
       this.#mutex.release();
     }
