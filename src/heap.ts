@@ -86,6 +86,7 @@ export class Segment {
 
   /** The same wait, asynchronously; resolves with the result, or rejects with the signal's reason. */
   waitAsync(index: number, expected: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+    if (signal?.aborted) return Promise.reject(signal.reason ?? new DOMException("This operation was aborted", "AbortError"));
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         if (native().cancelWait(request)) reject(signal!.reason ?? new DOMException("This operation was aborted", "AbortError"));

@@ -14,7 +14,7 @@
  * Talks to: heap.ts (shared words), reduction.ts (they travel by reference).
  */
 import { native, TIMED_OUT } from "./native.ts";
-import { allocate, Block } from "./heap.ts";
+import { allocate, Block, type Segment } from "./heap.ts";
 import { reduce, registerRebuilder, type Reduction } from "./reduction.ts";
 import { BrokenBarrierError, OwnerDiedError, TimeoutError, abortError } from "./errors.ts";
 import { parseWait, type BlockingWaitOptions } from "./waiting.ts";
@@ -63,6 +63,45 @@ function deadlineOf(timeout: number | null): number {
 function remaining(deadline: number): number {
   return deadline === Infinity ? -1 : Math.max(0, deadline - performance.now());
 }
+
+/**
+ * What a waiting algorithm pauses for: a futex word to change (timeout -1:
+ * none), or a lock to take. Condition and Barrier write each wait once, as a
+ * generator of pauses; runSync performs them blocking (the *Sync forms),
+ * runAsync without blocking the event loop (an abort is thrown into the
+ * generator, whose finally blocks then put things back).
+ */
+type Pause = { segment: Segment; index: number; expected: number; timeout: number } | { lock: { acquire(): Promise<boolean>; acquireSync(): boolean } };
+type Steps<T> = Generator<Pause, T, unknown>;
+
+function runSync<T>(steps: Steps<T>): T {
+  let next = steps.next();
+  while (!next.done) {
+    const pause = next.value;
+    next = steps.next("lock" in pause ? pause.lock.acquireSync() : pause.segment.wait(pause.index, pause.expected, pause.timeout));
+  }
+  return next.value;
+}
+
+async function runAsync<T>(steps: Steps<T>, signal?: AbortSignal): Promise<T> {
+  let next = steps.next();
+  while (!next.done) {
+    const pause = next.value;
+    let result: unknown;
+    try {
+      if (signal?.aborted && !("lock" in pause)) throw abortError(signal);
+      result = await ("lock" in pause ? pause.lock.acquire() : pause.segment.waitAsync(pause.index, pause.expected, pause.timeout, signal));
+    } catch (err) {
+      next = steps.throw(err);
+      continue;
+    }
+    next = steps.next(result);
+  }
+  return next.value;
+}
+
+/** Condition's waitFor as steps, for Barrier (not public). */
+const waitForSteps = Symbol("waitForSteps");
 
 /**
  * The mutex protocol shared by Lock, RLock and Condition: word 0 is the owner
@@ -123,9 +162,7 @@ class Mutex {
     return started !== undefined && started === Atomics.load(this.words, this.ownerStart);
   }
 
-  acquireSync(timeout: number | null): "taken" | "stolen" | false {
-    if (this.tryAcquire()) return "taken";
-    for (let i = 0; i < SPINS; i++) if (Atomics.load(this.words, this.state) === 0 && this.tryAcquire()) return "taken";
+  *acquireSteps(timeout: number | null): Steps<"taken" | "stolen" | false> {
     const deadline = deadlineOf(timeout);
     let probe = false;
     for (;;) {
@@ -133,23 +170,19 @@ class Mutex {
       if (step === "taken" || step === "stolen") return step;
       const left = remaining(deadline);
       if (left === 0) return false;
-      const slept = this.block.segment.wait(this.state, step, left < 0 ? PROBE_MS : Math.min(left, PROBE_MS));
+      const slept = yield { segment: this.block.segment, index: this.state, expected: step, timeout: left < 0 ? PROBE_MS : Math.min(left, PROBE_MS) };
       probe = slept === TIMED_OUT;
     }
   }
 
-  async acquireAsync(timeout: number | null, signal?: AbortSignal): Promise<"taken" | "stolen" | false> {
-    const deadline = deadlineOf(timeout);
-    let probe = false;
-    for (;;) {
-      if (signal?.aborted) throw abortError(signal);
-      const step = this.contend(probe);
-      if (step === "taken" || step === "stolen") return step;
-      const left = remaining(deadline);
-      if (left === 0) return false;
-      const slept = await this.block.segment.waitAsync(this.state, step, left < 0 ? PROBE_MS : Math.min(left, PROBE_MS), signal);
-      probe = slept === TIMED_OUT;
-    }
+  acquireSync(timeout: number | null): "taken" | "stolen" | false {
+    if (this.tryAcquire()) return "taken";
+    for (let i = 0; i < SPINS; i++) if (Atomics.load(this.words, this.state) === 0 && this.tryAcquire()) return "taken";
+    return runSync(this.acquireSteps(timeout));
+  }
+
+  acquireAsync(timeout: number | null, signal?: AbortSignal): Promise<"taken" | "stolen" | false> {
+    return runAsync(this.acquireSteps(timeout), signal);
   }
 
   /** Give the lock up (whoever holds it: a plain Lock may be released by any process, as in Python). */
@@ -380,44 +413,32 @@ export class Semaphore extends Acquirable {
     return false;
   }
 
-  acquire(options?: Acquire): Promise<boolean> {
-    if (this.#tryTake()) return TRUE;
-    return this.#acquireAsync(options);
-  }
-
-  async #acquireAsync(options?: Acquire): Promise<boolean> {
-    const { block, timeout, signal } = parseWait(options);
-    if (!block) return false;
-    const deadline = deadlineOf(timeout);
+  *#acquireSteps(deadline: number): Steps<boolean> {
     Atomics.add(this.#words, this.#sleepers, 1);
     try {
       for (;;) {
         if (this.#tryTake()) return true;
         const left = remaining(deadline);
         if (left === 0) return false;
-        await this.#block.segment.waitAsync(this.#value, 0, left, signal);
+        yield { segment: this.#block.segment, index: this.#value, expected: 0, timeout: left };
       }
     } finally {
       Atomics.sub(this.#words, this.#sleepers, 1);
     }
+  }
+
+  acquire(options?: Acquire): Promise<boolean> {
+    if (this.#tryTake()) return TRUE;
+    const { block, timeout, signal } = parseWait(options);
+    if (!block) return FALSE;
+    return runAsync(this.#acquireSteps(deadlineOf(timeout)), signal);
   }
 
   acquireSync(options?: Acquire): boolean {
     if (this.#tryTake()) return true;
     const { block, timeout } = parseWait(options);
     if (!block) return false;
-    const deadline = deadlineOf(timeout);
-    Atomics.add(this.#words, this.#sleepers, 1);
-    try {
-      for (;;) {
-        if (this.#tryTake()) return true;
-        const left = remaining(deadline);
-        if (left === 0) return false;
-        this.#block.segment.wait(this.#value, 0, left);
-      }
-    } finally {
-      Atomics.sub(this.#words, this.#sleepers, 1);
-    }
+    return runSync(this.#acquireSteps(deadlineOf(timeout)));
   }
 
   release(n = 1): void {
@@ -481,32 +502,24 @@ export class Event {
     Atomics.store(this.#words, this.#flag, 0);
   }
 
+  *#waitSteps(deadline: number): Steps<boolean> {
+    while (!this.isSet()) {
+      const left = remaining(deadline);
+      if (left === 0) return false;
+      yield { segment: this.#block.segment, index: this.#flag, expected: 0, timeout: left };
+    }
+    return true;
+  }
+
   /** Resolves true once the flag is set, false if `timeout` ms pass first. */
   wait(options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<boolean> {
     if (this.isSet()) return TRUE;
-    return this.#waitAsync(options);
-  }
-
-  async #waitAsync(options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<boolean> {
     const { timeout, signal } = parseWait(options);
-    const deadline = deadlineOf(timeout);
-    while (!this.isSet()) {
-      const left = remaining(deadline);
-      if (left === 0) return false;
-      await this.#block.segment.waitAsync(this.#flag, 0, left, signal);
-    }
-    return true;
+    return runAsync(this.#waitSteps(deadlineOf(timeout)), signal);
   }
 
   waitSync(options?: number | null | { timeout?: number | null }): boolean {
-    const { timeout } = parseWait(options);
-    const deadline = deadlineOf(timeout);
-    while (!this.isSet()) {
-      const left = remaining(deadline);
-      if (left === 0) return false;
-      this.#block.segment.wait(this.#flag, 0, left);
-    }
-    return true;
+    return runSync(this.#waitSteps(deadlineOf(parseWait(options).timeout)));
   }
 
   toString(): string {
@@ -587,22 +600,20 @@ export class Condition {
     Atomics.sub(this.#words, this.#waiters, 1);
   }
 
-  /** Release the lock, wait for notify() (or the timeout), re-acquire. Resolves false on timeout. */
-  async wait(options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<boolean> {
-    const { timeout, signal } = parseWait(options);
+  /** The wait, written once: runSync and runAsync perform the waits it yields. */
+  *#waitSteps(deadline: number): Steps<boolean> {
     this.#checkHeld("wait");
-    const deadline = deadlineOf(timeout);
     Atomics.add(this.#words, this.#waiters, 1);
     for (;;) {
       const seq = Atomics.load(this.#words, this.#seq);
       const depth = this.#letGo();
       let aborted: unknown;
       try {
-        await this.#block.segment.waitAsync(this.#seq, seq, remaining(deadline), signal);
+        yield { segment: this.#block.segment, index: this.#seq, expected: seq, timeout: remaining(deadline) };
       } catch (err) {
         aborted = err;
       }
-      await this.#lock.acquire();
+      yield { lock: this.#lock };
       this.#takeBack(depth);
       if (this.#takeSignal()) return true;
       if (aborted !== undefined || remaining(deadline) === 0) {
@@ -613,50 +624,34 @@ export class Condition {
     }
   }
 
-  waitSync(options?: number | null | { timeout?: number | null }): boolean {
-    const { timeout } = parseWait(options);
-    this.#checkHeld("wait");
-    const deadline = deadlineOf(timeout);
-    Atomics.add(this.#words, this.#waiters, 1);
-    for (;;) {
-      const seq = Atomics.load(this.#words, this.#seq);
-      const depth = this.#letGo();
-      this.#block.segment.wait(this.#seq, seq, remaining(deadline));
-      this.#lock.acquireSync();
-      this.#takeBack(depth);
-      if (this.#takeSignal()) return true;
-      if (remaining(deadline) === 0) {
-        this.#giveUp();
-        return false;
-      }
+  /** For Barrier: waitFor, as steps. */
+  *[waitForSteps]<T>(predicate: () => T, deadline: number): Steps<T> {
+    let result = predicate();
+    while (!result && remaining(deadline) !== 0) {
+      yield* this.#waitSteps(deadline);
+      result = predicate();
     }
+    return result;
+  }
+
+  /** Release the lock, wait for notify() (or the timeout), re-acquire. Resolves false on timeout. */
+  wait(options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<boolean> {
+    const { timeout, signal } = parseWait(options);
+    return runAsync(this.#waitSteps(deadlineOf(timeout)), signal);
+  }
+
+  waitSync(options?: number | null | { timeout?: number | null }): boolean {
+    return runSync(this.#waitSteps(deadlineOf(parseWait(options).timeout)));
   }
 
   /** Wait until `predicate()` is true (checked with the lock held); resolves with its last value. */
-  async waitFor<T>(predicate: () => T, options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<T> {
+  waitFor<T>(predicate: () => T, options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<T> {
     const { timeout, signal } = parseWait(options);
-    const deadline = deadlineOf(timeout);
-    let result = predicate();
-    while (!result) {
-      const left = remaining(deadline);
-      if (left === 0) break;
-      await this.wait({ timeout: left < 0 ? null : left, signal });
-      result = predicate();
-    }
-    return result;
+    return runAsync(this[waitForSteps](predicate, deadlineOf(timeout)), signal);
   }
 
   waitForSync<T>(predicate: () => T, options?: number | null | { timeout?: number | null }): T {
-    const { timeout } = parseWait(options);
-    const deadline = deadlineOf(timeout);
-    let result = predicate();
-    while (!result) {
-      const left = remaining(deadline);
-      if (left === 0) break;
-      this.waitSync({ timeout: left < 0 ? null : left });
-      result = predicate();
-    }
-    return result;
+    return runSync(this[waitForSteps](predicate, deadlineOf(parseWait(options).timeout)));
   }
 
   /** Wake up to `n` of the waiters (the lock must be held). */
@@ -736,13 +731,10 @@ export class Barrier {
     return this.#state === BROKEN;
   }
 
-  /** Resolves with this party's arrival index (0 .. parties-1) once all have arrived; BrokenBarrierError if aborted, reset or timed out. */
-  async wait(options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<number> {
-    const { timeout, signal } = parseWait(options);
-    const limit = timeout ?? this.#timeout;
-    await this.#cond.acquire();
+  *#waitSteps(deadline: number): Steps<number> {
+    yield { lock: this.#cond };
     try {
-      await this.#cond.waitFor(() => this.#state !== DRAINING && this.#state !== RESETTING);
+      yield* this.#cond[waitForSteps](() => this.#state !== DRAINING && this.#state !== RESETTING, Infinity);
       if (this.#state === BROKEN) throw new BrokenBarrierError();
       const index = this.#count;
       this.#count = index + 1;
@@ -750,7 +742,7 @@ export class Barrier {
         if (index + 1 === this.parties) {
           this.#release();
         } else {
-          const passed = await this.#cond.waitFor(() => this.#state !== FILLING, { timeout: limit, signal });
+          const passed = yield* this.#cond[waitForSteps](() => this.#state !== FILLING, deadline);
           if (!passed) this.#break();
           if (this.#state < 0) throw new BrokenBarrierError();
         }
@@ -763,31 +755,15 @@ export class Barrier {
     }
   }
 
+  /** Resolves with this party's arrival index (0 .. parties-1) once all have arrived; BrokenBarrierError if aborted, reset or timed out. */
+  wait(options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<number> {
+    const { timeout, signal } = parseWait(options);
+    return runAsync(this.#waitSteps(deadlineOf(timeout ?? this.#timeout)), signal);
+  }
+
   /** The blocking form of wait(), for code that may block. */
   waitSync(options?: number | null | { timeout?: number | null }): number {
-    const { timeout } = parseWait(options);
-    const limit = timeout ?? this.#timeout;
-    this.#cond.acquireSync();
-    try {
-      this.#cond.waitForSync(() => this.#state !== DRAINING && this.#state !== RESETTING);
-      if (this.#state === BROKEN) throw new BrokenBarrierError();
-      const index = this.#count;
-      this.#count = index + 1;
-      try {
-        if (index + 1 === this.parties) {
-          this.#release();
-        } else {
-          const passed = this.#cond.waitForSync(() => this.#state !== FILLING, { timeout: limit });
-          if (!passed) this.#break();
-          if (this.#state < 0) throw new BrokenBarrierError();
-        }
-        return index;
-      } finally {
-        this.#exit();
-      }
-    } finally {
-      this.#cond.release();
-    }
+    return runSync(this.#waitSteps(deadlineOf(parseWait(options).timeout ?? this.#timeout)));
   }
 
   /** Last to arrive: run the action, then let everyone go. */
