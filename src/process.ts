@@ -19,9 +19,10 @@ import { startSpawnChild } from "./spawn/spawnChild.ts";
 import { startThreadChild } from "./spawn/threadChild.ts";
 import type { ChildHeader } from "./spawn/child.ts";
 import { startMethodOf } from "./context.ts";
+import { isRunning } from "./procfs.ts";
 
 const { availableParallelism, constants: osConstants } = builtin("node:os");
-const { realpathSync, readFileSync } = builtin("node:fs");
+const { realpathSync } = builtin("node:fs");
 const { resolve: resolvePath } = builtin("node:path");
 const { pathToFileURL } = builtin("node:url");
 const { inspect } = builtin("node:util");
@@ -422,7 +423,7 @@ export class ParentProcess {
 
   isAlive(): boolean {
     if (this.sameProcess) return true;
-    return process.ppid === this.pid && processRunning(this.pid);
+    return process.ppid === this.pid && isRunning(this.pid);
   }
 
   /** Wait until the parent has died, or `timeout` ms. */
@@ -449,13 +450,3 @@ export class ParentProcess {
   }
 }
 
-/** Whether `pid` is a running process (a zombie counts as dead). */
-export function processRunning(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
-}

@@ -18,9 +18,8 @@ import { allocate, Block, type Segment } from "./heap.ts";
 import { reduce, registerRebuilder, type Reduction } from "./reduction.ts";
 import { BrokenBarrierError, OwnerDiedError, TimeoutError, abortError } from "./errors.ts";
 import { parseWait, type BlockingWaitOptions } from "./waiting.ts";
-import { builtin, shared } from "./runtime.ts";
-
-const { readFileSync } = builtin("node:fs");
+import { shared } from "./runtime.ts";
+import { startTimeOf } from "./procfs.ts";
 
 /** A wait option: ms, or `{ block, timeout, signal }`. */
 export type Acquire = number | null | undefined | BlockingWaitOptions;
@@ -39,21 +38,9 @@ const thisThread = shared("synchronize.thread", () => ({ tid: 0, start: 0 }));
 function me(): { tid: number; start: number } {
   if (thisThread.tid === 0) {
     thisThread.tid = native().threadId();
-    thisThread.start = startTime(thisThread.tid) ?? 0;
+    thisThread.start = startTimeOf(thisThread.tid) ?? 0;
   }
   return thisThread;
-}
-
-/** Start time of thread `tid` (clock ticks since boot, low 31 bits), or undefined if it is gone. */
-function startTime(tid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${tid}/stat`, "latin1");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (fields[0] === "Z" || fields[0] === "X") return undefined;
-    return Number(BigInt(fields[19]!) & 0x7fffffffn);
-  } catch {
-    return undefined;
-  }
 }
 
 function deadlineOf(timeout: number | null): number {
@@ -158,7 +145,7 @@ class Mutex {
   }
 
   #ownerAlive(tid: number): boolean {
-    const started = startTime(tid);
+    const started = startTimeOf(tid);
     return started !== undefined && started === Atomics.load(this.words, this.ownerStart);
   }
 

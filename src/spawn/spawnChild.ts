@@ -56,7 +56,7 @@ function fingerprint(): string {
 }
 
 /** Exit code as Python reports it: the code, or -N for death by signal N. */
-export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
   if (signal) return -(constants.signals[signal] ?? 1);
   return code ?? 1;
 }

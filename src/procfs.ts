@@ -1,0 +1,27 @@
+/*
+ * What the operating system says about a process or thread, in one place
+ * (Linux: /proc/<id>/stat; another OS would answer here). Used to tell
+ * whether a lock's owner or a parent still lives; a zombie counts as dead,
+ * and the start time tells a thread from a later one that got its id.
+ */
+import { builtin } from "./runtime.ts";
+
+const { readFileSync } = builtin("node:fs");
+
+/** The start time of process or thread `id` (clock ticks since boot, low 31 bits), or undefined if it is gone or a zombie. */
+export function startTimeOf(id: number): number | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${id}/stat`, "latin1");
+  } catch {
+    return undefined;
+  }
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  if (fields[0] === "Z" || fields[0] === "X") return undefined;
+  return Number(BigInt(fields[19]!) & 0x7fffffffn);
+}
+
+/** Whether process (or thread) `id` is running; a zombie counts as dead. */
+export function isRunning(id: number): boolean {
+  return startTimeOf(id) !== undefined;
+}
