@@ -27,11 +27,14 @@ interface SegmentState {
 
 function check(result: number, what: string): number {
   if (result >= 0) return result;
-  const errno = -result;
-  if (errno === 28) throw new Error(`${what}: no space left for shared memory (ENOSPC): /dev/shm or memory is full`);
-  if (errno === 24) throw new Error(`${what}: too many open files (EMFILE)`);
-  if (errno === 116) throw new Error(`${what}: the segment is gone (every process that held it has let it go)`);
-  throw new Error(`${what} failed (errno ${errno})`);
+  throw segmentError(-result, what);
+}
+
+function segmentError(errno: number, what: string): Error {
+  if (errno === 28) return new Error(`${what}: no space left for shared memory (ENOSPC): /dev/shm or memory is full`);
+  if (errno === 24) return new Error(`${what}: too many open files (EMFILE)`);
+  if (errno === 116) return new Error(`${what}: the segment is gone (every process that held it has let it go)`);
+  return new Error(`${what} failed (errno ${errno})`);
 }
 
 export class Segment {
@@ -63,8 +66,7 @@ export class Segment {
       if (id >= 0) return new Segment(id, state.holders);
       lastError = id;
     }
-    check(lastError, `opening a shared segment (every process that held it is gone: ${state.holders.map((h) => h.pid).join(", ")})`);
-    throw new Error("unreachable");
+    throw segmentError(-lastError, `opening a shared segment (every process that held it is gone: ${state.holders.map((h) => h.pid).join(", ")})`);
   }
 
   get size(): number {

@@ -154,7 +154,7 @@ export class Process {
     };
     this.#child =
       startMethod === "thread"
-        ? startThreadChild(header, body.data, body.handles)
+        ? startThreadChild(header, body.data)
         : startSpawnChild(header, body.data, body.handles);
     processesByChild.set(this.#child, this);
     track(this.#child);

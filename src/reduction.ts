@@ -243,6 +243,7 @@ class Encoder {
       this.scan(value.cause, `${path}.cause`);
       if (value instanceof AggregateError) this.scan(value.errors, `${path}.errors`);
     } else if (registries.keys.has(value.constructor as Constructor)) {
+      this.classModule(value);
       special = true;
     }
     if (value instanceof Map) {

@@ -44,7 +44,7 @@ export interface HandleMessage {
 const bootstrapPath = fileURLToPath(new URL(`./bootstrap${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 export function startSpawnChild(header: ChildHeader, body: Buffer, handles: readonly Handle[]): ChildHandle {
-  const spare = takeSpare<SpawnedChild>("spawn", fingerprint());
+  const spare = takeSpare<SpawnedChild>("spawn", fingerprint);
   const child = spare?.launch(header, body, handles) ?? SpawnedChild.cold(header, body, handles);
   replenish("spawn", fingerprint, () => SpawnedChild.standby());
   return child;

@@ -50,16 +50,17 @@ export function standbyEnabled(): boolean {
 
 /**
  * Called at every start: the spare for `method`, if it was started under the
- * same `fingerprint` (it leaves the slot either way), else null.
+ * same fingerprint (it leaves the slot either way), else null. The
+ * fingerprint is only computed when there is a spare to compare.
  */
-export function takeSpare<S extends Spare>(method: StartMethod, fingerprint: string): S | null {
+export function takeSpare<S extends Spare>(method: StartMethod, fingerprint: () => string): S | null {
   if (!standbyEnabled()) return null;
   const slot = slotOf(method);
   slot.starts++;
   const spare = slot.spare as S | null;
   clearTimeout(slot.idle);
   slot.spare = null;
-  if (spare && slot.fingerprint !== fingerprint) {
+  if (spare && slot.fingerprint !== fingerprint()) {
     spare.discard();
     return null;
   }

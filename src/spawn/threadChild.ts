@@ -9,7 +9,6 @@
  * and then imports the bootstrap.
  */
 import type { Worker } from "node:worker_threads";
-import type { Handle } from "../reduction.ts";
 import { holdCounter, type ChildHandle } from "./lifecycle.ts";
 import { builtin } from "../runtime.ts";
 import { replenish, takeSpare } from "./standby.ts";
@@ -60,8 +59,8 @@ function tsxEsmApi(packageJson: string): string {
   return new URL(typeof entry === "string" ? entry : entry.default, pathToFileURL(packageJson)).href;
 }
 
-export function startThreadChild(header: ChildHeader, body: Buffer, _handles: readonly Handle[]): ChildHandle {
-  const spare = takeSpare<ThreadChild>("thread", fingerprint());
+export function startThreadChild(header: ChildHeader, body: Buffer): ChildHandle {
+  const spare = takeSpare<ThreadChild>("thread", fingerprint);
   const child = spare?.launch(header, body) ?? new ThreadChild({ header, body }, header.name);
   replenish("thread", fingerprint, () => new ThreadChild({ standby: true }, "a standby thread"));
   return child;
