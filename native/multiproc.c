@@ -145,12 +145,17 @@ static napi_value segment_create(napi_env env, napi_callback_info info) {
   return make_int(env, mp_segment_create((size_t)size));
 }
 
-/* segmentOpen(pid, fd, inode): map the segment another process (or this one) holds as `fd`; id or -errno. */
+/*
+ * segmentOpen(pid, fd, inode, populate): map the segment another process (or this one) holds as `fd`;
+ * id or -errno. populate: fill the page tables of a large one now (a shared array is used whole; a
+ * queue's ring is not).
+ */
 static napi_value segment_open(napi_env env, napi_callback_info info) {
   INT_ARG(pid, 0);
   INT_ARG(fd, 1);
   DOUBLE_ARG(inode, 2);
-  return make_int(env, mp_segment_open(pid, fd, inode));
+  INT_ARG(populate, 3);
+  return make_int(env, mp_segment_open(pid, fd, inode, populate));
 }
 
 /* segmentInode(id): the segment's inode number, which names it whatever descriptor holds it. */
@@ -207,6 +212,22 @@ static napi_value segment_fd(napi_env env, napi_callback_info info) {
   size_t size;
   uint8_t *base;
   return make_int(env, mp_segment_info(id, &fd, &size, &base) == 0 ? fd : -EBADF);
+}
+
+/* segmentGrow(id, from, size): file at least `size` bytes, pages of [from, size) reserved; 0 or -errno. */
+static napi_value segment_grow(napi_env env, napi_callback_info info) {
+  INT_ARG(id, 0);
+  DOUBLE_ARG(from, 1);
+  DOUBLE_ARG(size, 2);
+  return make_int(env, mp_segment_grow(id, from, size));
+}
+
+/* segmentDiscard(id, offset, length): free those pages (they read as zeros until written); 0 or -errno. */
+static napi_value segment_discard(napi_env env, napi_callback_info info) {
+  INT_ARG(id, 0);
+  DOUBLE_ARG(offset, 1);
+  DOUBLE_ARG(length, 2);
+  return make_int(env, mp_segment_discard(id, offset, length));
 }
 
 /* futexWait(id, byteOffset, expected, timeoutMs < 0 for none): 0 woken, 1 timed out, 2 value changed; blocks. */
@@ -280,6 +301,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"segmentRelease", NULL, segment_release, NULL, NULL, NULL, napi_default, NULL},
       {"segmentFd", NULL, segment_fd, NULL, NULL, NULL, napi_default, NULL},
       {"segmentInode", NULL, segment_inode, NULL, NULL, NULL, napi_default, NULL},
+      {"segmentGrow", NULL, segment_grow, NULL, NULL, NULL, napi_default, NULL},
+      {"segmentDiscard", NULL, segment_discard, NULL, NULL, NULL, napi_default, NULL},
       {"futexWait", NULL, futex_wait, NULL, NULL, NULL, napi_default, NULL},
       {"futexWake", NULL, futex_wake, NULL, NULL, NULL, napi_default, NULL},
       {"threadId", NULL, thread_id, NULL, NULL, NULL, napi_default, NULL},

@@ -95,7 +95,7 @@ int mp_segment_create(size_t size) {
   return id;
 }
 
-int mp_segment_open(int pid, int fd_in_pid, double expected_inode) {
+int mp_segment_open(int pid, int fd_in_pid, double expected_inode, int populate) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd_in_pid);
   int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -106,7 +106,8 @@ int mp_segment_open(int pid, int fd_in_pid, double expected_inode) {
   if (expected_inode > 0 && (double)st.st_ino != expected_inode) { close(fd); return -ESTALE; }
   pthread_mutex_lock(&segments_lock);
   for (int i = 0; i < segment_count; i++) {
-    if (segments[i].used && segments[i].dev == st.st_dev && segments[i].ino == st.st_ino) {
+    /* A mapping made before the file grew does not cover it: map it again. */
+    if (segments[i].used && segments[i].dev == st.st_dev && segments[i].ino == st.st_ino && segments[i].size >= (size_t)st.st_size) {
       segments[i].refs++;
       pthread_mutex_unlock(&segments_lock);
       close(fd);
@@ -115,7 +116,7 @@ int mp_segment_open(int pid, int fd_in_pid, double expected_inode) {
   }
   pthread_mutex_unlock(&segments_lock);
   if (st.st_size <= 0) { close(fd); return -EAGAIN; }
-  void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, map_flags((size_t)st.st_size), fd, 0);
+  void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, populate ? map_flags((size_t)st.st_size) : MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) { int e = errno; close(fd); return -e; }
   pthread_mutex_lock(&segments_lock);
   int id = register_segment(fd, &st, base);
@@ -157,6 +158,36 @@ int mp_segment_info(int id, int *fd, size_t *size, uint8_t **base) {
   if (s) { *fd = s->fd; *size = s->size; *base = s->base; }
   pthread_mutex_unlock(&segments_lock);
   return s ? 0 : -EBADF;
+}
+
+/*
+ * Make the segment's file at least `size` bytes, with the pages of
+ * [from, size) reserved (ENOSPC now rather than SIGBUS later). Existing
+ * mappings keep their length; segmentOpen maps the grown file anew.
+ */
+int mp_segment_grow(int id, double from, double size) {
+  int fd;
+  size_t mapped;
+  uint8_t *base;
+  if (mp_segment_info(id, &fd, &mapped, &base) != 0) return -EBADF;
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -errno;
+  if ((double)st.st_size < size && ftruncate(fd, (off_t)size) != 0) return -errno;
+  if (size > from) {
+    int err = posix_fallocate(fd, (off_t)from, (off_t)(size - from));
+    if (err != 0) return -err;
+  }
+  return 0;
+}
+
+/* Give the pages of [offset, offset + length) back to the system; they read as zeros until written. */
+int mp_segment_discard(int id, double offset, double length) {
+  int fd;
+  size_t mapped;
+  uint8_t *base;
+  if (mp_segment_info(id, &fd, &mapped, &base) != 0) return -EBADF;
+  if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length) != 0) return -errno;
+  return 0;
 }
 
 /* ---------- futex ---------- */

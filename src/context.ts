@@ -14,6 +14,8 @@ import { shared } from "./runtime.ts";
 import { Process, contextBound } from "./process.ts";
 import { Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore } from "./synchronize.ts";
 import { RawArray, RawValue, SharedArray, Value } from "./sharedctypes.ts";
+import { JoinableQueue, Queue, SimpleQueue } from "./queues.ts";
+import { Pipe } from "./connection.ts";
 
 export type StartMethod = "spawn" | "thread";
 
@@ -84,6 +86,10 @@ export class Context {
   /** Python's ctx.Array. */
   readonly Array = SharedArray;
   readonly RawArray = RawArray;
+  readonly Queue = Queue;
+  readonly SimpleQueue = SimpleQueue;
+  readonly JoinableQueue = JoinableQueue;
+  readonly Pipe = Pipe;
 
   constructor(private readonly method: StartMethod) {
     const bound = class extends Process {};

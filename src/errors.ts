@@ -16,12 +16,23 @@ export class TimeoutError extends ProcessError {
 export class AuthenticationError extends ProcessError {
 }
 
-/** A buffer given to `recvBytesInto` is too small; `message` holds the whole message. */
+/** A buffer given to `recvBytesInto` is too small; `data` holds the whole message (Python's `args[0]`). */
 export class BufferTooShort extends ProcessError {
+  constructor(
+    message?: string,
+    readonly data: Uint8Array = new Uint8Array(0),
+  ) {
+    super(message);
+  }
 }
 
 /** The other end of a connection is gone. */
 export class EOFError extends Error {
+}
+
+/** Sending on a connection whose other end is closed, or whose process died (Python's `BrokenPipeError`). */
+export class BrokenPipeError extends Error {
+  readonly code = "EPIPE";
 }
 
 /** Non-blocking or timed-out `get` on an empty queue (Python's `queue.Empty`). */
@@ -69,6 +80,7 @@ export const libraryErrors = [
   AuthenticationError,
   BufferTooShort,
   EOFError,
+  BrokenPipeError,
   Empty,
   Full,
   BrokenBarrierError,

@@ -59,10 +59,11 @@ export class Segment {
     return new Segment(check(native().segmentCreate(size), "creating a shared segment"), []);
   }
 
-  static open(state: SegmentState): Segment {
+  /** Map a segment another process sent; `populate`: fill its page tables now (for one used whole, as an array is). */
+  static open(state: SegmentState, populate = true): Segment {
     let lastError = -2;
     for (const { pid, fd } of state.holders) {
-      const id = native().segmentOpen(pid, fd, state.inode);
+      const id = native().segmentOpen(pid, fd, state.inode, populate ? 1 : 0);
       if (id >= 0) return new Segment(id, state.holders);
       lastError = id;
     }
@@ -75,6 +76,24 @@ export class Segment {
 
   state(): SegmentState {
     return { size: this.size, inode: native().segmentInode(this.id), holders: this.#holders };
+  }
+
+  /**
+   * Make the file at least `size` bytes, reserving [from, size). This
+   * mapping keeps its length: `remap()` maps the grown file.
+   */
+  grow(from: number, size: number): void {
+    check(native().segmentGrow(this.id, from, size), "growing a shared segment");
+  }
+
+  /** Free the pages of [offset, offset + length); they read as zeros until written. */
+  discard(offset: number, length: number): void {
+    check(native().segmentDiscard(this.id, offset, length), "freeing shared pages");
+  }
+
+  /** A new mapping of the same file at its current size (after another process grew it, say); pages are mapped as touched. */
+  remap(): Segment {
+    return Segment.open(this.state(), false);
   }
 
   /** Block while the word at `index` (an Int32 index) equals `expected`; see native.futexWait. */

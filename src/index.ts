@@ -60,6 +60,8 @@ export {
 } from "./sharedctypes.ts";
 // Python's multiprocessing.Array, for `import * as mp` users (`new mp.Array("d", 10)`).
 export { SharedArray as Array } from "./sharedctypes.ts";
+export { Queue, SimpleQueue, JoinableQueue, type QueueWait } from "./queues.ts";
+export { Connection, Pipe } from "./connection.ts";
 export { registerTarget, FunctionLookupError, type ModuleHandle } from "./functionRefs.ts";
 export { registerSerializable, SerializationError, reduce, registerRebuilder, type Reducible, type Reduction } from "./reduction.ts";
 export type { Wait, WaitOptions, BlockingWaitOptions } from "./waiting.ts";
@@ -69,6 +71,7 @@ export {
   AuthenticationError,
   BufferTooShort,
   EOFError,
+  BrokenPipeError,
   Empty,
   Full,
   BrokenBarrierError,

@@ -16,14 +16,21 @@ export interface NativeAddon {
   pipe(): [number, number] | number;
   /** A new shared segment (memfd, pages reserved): its id in this process, or -errno. */
   segmentCreate(size: number): number;
-  /** Map the segment that process `pid` holds as descriptor `fd`, if that is still inode `inode`: its id, or -errno (ESTALE if not). */
-  segmentOpen(pid: number, fd: number, inode: number): number;
+  /**
+   * Map the segment that process `pid` holds as descriptor `fd`, if that is still inode `inode`: its id,
+   * or -errno (ESTALE if not). populate (1): fill the page tables of a large segment now.
+   */
+  segmentOpen(pid: number, fd: number, inode: number, populate: number): number;
   /** The segment's inode number. */
   segmentInode(id: number): number;
   /** An ArrayBuffer over the segment; the mapping lives while any such buffer does. */
   segmentBuffer(id: number): ArrayBuffer;
   /** Drop the reference segmentCreate/segmentOpen returned. */
   segmentRelease(id: number): void;
+  /** Make the segment's file at least `size` bytes, reserving the pages of [from, size): 0 or -errno. Mappings keep their length; segmentOpen maps the grown file. */
+  segmentGrow(id: number, from: number, size: number): number;
+  /** Free the pages of [offset, offset + length) (they read as zeros until written): 0 or -errno. */
+  segmentDiscard(id: number, offset: number, length: number): number;
   /** The descriptor this process holds the segment by. */
   segmentFd(id: number): number;
   /** Block while the 32-bit word at `offset` holds `expected`: 0 woken, 1 timed out, 2 changed. timeoutMs < 0: no limit. */

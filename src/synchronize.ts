@@ -27,7 +27,7 @@ export type Acquire = number | null | undefined | BlockingWaitOptions;
 const WAITERS = 1 << 30;
 const OWNER = WAITERS - 1;
 /** How long a waiter sleeps before it checks whether the lock's owner has died. */
-const PROBE_MS = 50;
+export const PROBE_MS = 50;
 const SPINS = 100;
 const TRUE = Promise.resolve(true);
 const FALSE = Promise.resolve(false);
@@ -35,7 +35,7 @@ const FALSE = Promise.resolve(false);
 const thisThread = shared("synchronize.thread", () => ({ tid: 0, start: 0 }));
 
 /** This thread's OS id and start time (the pair identifies it even after its id is reused). */
-function me(): { tid: number; start: number } {
+export function me(): { tid: number; start: number } {
   if (thisThread.tid === 0) {
     thisThread.tid = native().threadId();
     thisThread.start = startTimeOf(thisThread.tid) ?? 0;
@@ -43,11 +43,11 @@ function me(): { tid: number; start: number } {
   return thisThread;
 }
 
-function deadlineOf(timeout: number | null): number {
+export function deadlineOf(timeout: number | null): number {
   return timeout === null ? Infinity : performance.now() + Math.max(0, timeout);
 }
 
-function remaining(deadline: number): number {
+export function remaining(deadline: number): number {
   return deadline === Infinity ? -1 : Math.max(0, deadline - performance.now());
 }
 
@@ -58,10 +58,10 @@ function remaining(deadline: number): number {
  * runAsync without blocking the event loop (an abort is thrown into the
  * generator, whose finally blocks then put things back).
  */
-type Pause = { segment: Segment; index: number; expected: number; timeout: number } | { lock: { acquire(): Promise<boolean>; acquireSync(): boolean } };
-type Steps<T> = Generator<Pause, T, unknown>;
+export type Pause = { segment: Segment; index: number; expected: number; timeout: number } | { lock: { acquire(): Promise<boolean>; acquireSync(): boolean } };
+export type Steps<T> = Generator<Pause, T, unknown>;
 
-function runSync<T>(steps: Steps<T>): T {
+export function runSync<T>(steps: Steps<T>): T {
   let next = steps.next();
   while (!next.done) {
     const pause = next.value;
@@ -70,7 +70,7 @@ function runSync<T>(steps: Steps<T>): T {
   return next.value;
 }
 
-async function runAsync<T>(steps: Steps<T>, signal?: AbortSignal): Promise<T> {
+export async function runAsync<T>(steps: Steps<T>, signal?: AbortSignal): Promise<T> {
   let next = steps.next();
   while (!next.done) {
     const pause = next.value;
@@ -94,7 +94,7 @@ const waitForSteps = Symbol("waitForSteps");
  * The mutex protocol shared by Lock, RLock and Condition: word 0 is the owner
  * thread id (0 when free) plus a WAITERS bit, word 1 the owner's start time.
  */
-class Mutex {
+export class Mutex {
   readonly words: Int32Array;
   readonly state: number;
   readonly ownerStart: number;

@@ -58,3 +58,15 @@ export function settleWithin(promise: Promise<unknown>, timeout: number | null, 
     );
   });
 }
+
+function ignore(): void {}
+
+/**
+ * Mark `promise` as handled and return it: a caller who awaits it still sees
+ * the rejection, one who drops it (a `put` nobody awaits) does not get an
+ * unhandled rejection that would end the process (DESIGN 1b).
+ */
+export function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(ignore);
+  return promise;
+}

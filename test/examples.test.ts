@@ -28,3 +28,42 @@ test("add/sub counter (seed 001 锁的使用): under a Lock a shared Value ends 
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, /num result with the lock: +0\n/);
 });
+
+test("Queue(3) (seed 000 §五): Full on a full queue with block false or after the timeout, Empty on an empty one", async () => {
+  const run = await runExample("queue-basics.ts");
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /put\(4, \{ block: false \}\) → Full: .* true/);
+  assert.match(run.stdout, /put\(4, \{ timeout: 300 \}\) → Full after/);
+  assert.match(run.stdout, /got 1 2 3 empty=true/);
+  assert.match(run.stdout, /get\(\{ block: false \}\) → Empty: .* true/);
+});
+
+test("producer/consumer with a sentinel (seed 000 §6.1): all nine foods are consumed and the consumer ends", async () => {
+  const run = await runExample("producer-consumer.ts");
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stdout.match(/c1 consumed/g)?.length, 9);
+  assert.match(run.stdout, /consumer exit code 0/);
+});
+
+test("JoinableQueue with daemon consumers (seed 000 §6.2): join returns after all nine are done", async () => {
+  const run = await runExample("producer-consumer-joinable.ts");
+  assert.equal(run.code, 0, run.stderr);
+  const [beforeJoin] = run.stdout.split("q.join() returned");
+  assert.equal(beforeJoin!.match(/c[12] consumed/g)?.length, 9);
+});
+
+test("writer/reader (seed 004): the reader gets A, B, C in order and is terminated", async () => {
+  const run = await runExample("queue-writer-reader.ts");
+  assert.equal(run.code, 0, run.stderr);
+  assert.deepEqual(run.stdout.match(/got ([ABC]) from/g), ["got A from", "got B from", "got C from"]);
+  assert.match(run.stdout, /reader terminated \(exit code -15\)/);
+});
+
+test("Pipe echo: replies come back, then EOF ends the child", async () => {
+  const run = await runExample("pipe-echo.ts");
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /got back HELLO/);
+  assert.match(run.stdout, /bytes reversed: setyb/);
+  assert.match(run.stdout, /the other end is closed, bye/);
+  assert.match(run.stdout, /child exit code 0/);
+});

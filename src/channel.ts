@@ -1,0 +1,660 @@
+/*
+ * A channel: the shared-memory message ring that queues and pipes are made
+ * of. Any number of processes and threads write and read it; it lives in
+ * one memfd segment (heap.ts) that every process holding the channel keeps
+ * open, so what a process wrote stays readable after it exits, and the
+ * kernel frees it all when the last holder is gone.
+ *
+ * Writers and readers have a lock each (as Python's Queue has _wlock and
+ * _rlock), so one side copies a message in while the other copies one out.
+ * Between the two sides the ring is a single-producer single-consumer ring:
+ * the writer holding the write lock owns `tail`, the reader holding the
+ * read lock owns `head`, and each publishes its move with one store.
+ *
+ * Why a process killed at any instant loses at most its own message: a
+ * writer copies its record past `tail` and only then moves `tail`; a reader
+ * copies a record out and only then moves `head`. Before its move, each
+ * stores where it is going (the PHASE and TARGET words), so that whoever
+ * takes over the lock of a dead holder (synchronize.ts hands it on) can
+ * finish its bookkeeping: one idempotent store of the counter it had not
+ * yet written. Everything else is single stores or atomic adds.
+ *
+ * Why a put never blocks: the ring grows. A writer short of room also takes
+ * the read lock, extends the file (segmentGrow reserves the pages, so a full
+ * machine is an error rather than a SIGBUS), maps it again, copies the live
+ * records into the new space and flips to a new (head, tail, capacity)
+ * slot: one store again. Other processes map the file anew when they see a
+ * capacity beyond their mapping. A large ring that drains gives its pages
+ * back.
+ *
+ * Waiting: readers sleep on PUT_SEQ, bounded writers on GET_SEQ, joiners on
+ * DONE (futex words in the header); a waker makes the system call only when
+ * someone sleeps. Sleeps are capped at PROBE so that a waker killed between
+ * its change and its wake delays a sleeper, never strands it.
+ *
+ * Pipe ends also register who holds them (thread id + start time), so that
+ * a reader learns of the end of the stream when every writer has closed or
+ * died, and a writer learns that nobody can read any more.
+ *
+ * Talks to: heap.ts (segment), synchronize.ts (mutex, wait runners),
+ * procfs.ts (liveness); queues.ts and connection.ts build on it.
+ */
+import { Block, Segment } from "./heap.ts";
+import { BrokenPipeError, EOFError } from "./errors.ts";
+import { startTimeOf } from "./procfs.ts";
+import { TIMED_OUT } from "./native.ts";
+import type { Message } from "./reduction.ts";
+import { Mutex, me, PROBE_MS, remaining, type Pause, type Steps } from "./synchronize.ts";
+
+/* Int32 words of the header. Line 0: the writers' side. */
+const WLOCK = 0; // and word 1: a Mutex
+const WPHASE = 2; // 1 while a writer is between its copy and its bookkeeping
+const WTARGET_TAIL = 3;
+const WTARGET_WRITTEN = 4;
+const WRITTEN = 5; // messages written (wrapping)
+const PUT_SEQ = 6;
+const READERS_WAITING = 7;
+const MAXSIZE = 8;
+const GROWN_AT = 11; // when the ring last grew, in seconds (nowSeconds)
+/** How many registered holders each end has (pipes). */
+const OPEN = { read: 9, write: 10 } as const;
+/* Line 1: the readers' side. */
+const RLOCK = 16; // and word 17
+const RPHASE = 18;
+const RTARGET_HEAD = 19;
+const RTARGET_READ = 20;
+const READ = 21; // messages read (wrapping)
+const GET_SEQ = 22;
+const WRITERS_WAITING = 23;
+const DONE = 24; // taskDone calls (wrapping): unfinished = WRITTEN - DONE
+const JOINERS_WAITING = 25;
+/* Line 2: which (head, tail, capacity) slot is current. Positions are byte counters that wrap at 2^32. */
+const CUR = 32;
+const SLOTS = [33, 36] as const;
+const HEAD = 0;
+const TAIL = 1;
+const CAPACITY = 2;
+
+/** Holder tables of pipe ends: Int32 index of each, ENTRIES pairs of (thread id, start time). */
+const TABLE = { read: 64, write: 128 } as const;
+const ENTRIES = 32;
+
+/** Where the ring starts; the header page holds everything else. */
+const DATA = 4096;
+const RECORD_HEADER = 8;
+const INITIAL_CAPACITY = 64 * 1024;
+/** Positions wrap at 2^32, so the ring stays below 2^31 bytes. */
+const MAX_CAPACITY = 2 ** 31;
+/** A drained ring larger than this gives its pages back, keeping SHRINK_TO, once it has not grown for SHRINK_AFTER_S (no thrashing in a burst). */
+const SHRINK_ABOVE = 4 * 1024 * 1024;
+const SHRINK_TO = 1024 * 1024;
+const SHRINK_AFTER_S = 2;
+const MAX_MESSAGE = MAX_CAPACITY / 2 - 64;
+/** From this size Buffer.allocUnsafeSlow has a buffer of its own (below, it may share a pool). */
+const UNZEROED_FROM = 4096;
+/** Sleeps are capped at this; see the header comment. */
+const PROBE = PROBE_MS * 4;
+/** How often a writer with live-looking readers checks that they still live. */
+const READER_CHECK_MS = 1000;
+/** Tries a lock taker makes before it sleeps. */
+const LOCK_SPINS = 400;
+/**
+ * How long a reader watches for a message before it sleeps: a sleep and a
+ * wake cost some 10 µs (more through the event loop), so a reader whose
+ * writer is mid-burst or mid-reply does better to wait awake. A blocking
+ * reader owns its thread; an async one keeps its event loop short.
+ */
+const SPIN_MS = { blocking: 0.05, async: 0.01 } as const;
+
+export type End = "read" | "write";
+
+interface Ring {
+  /** Int32 index of the current slot. */
+  slot: number;
+  head: number;
+  tail: number;
+  capacity: number;
+}
+
+/** A holder's identity: its thread id, and that thread's start time (ids are reused). */
+export interface Holder {
+  tid: number;
+  start: number;
+}
+
+/** A holder entry the sender registered for the receiver to take over. */
+export interface Transit extends Holder {
+  end: End;
+  entry: number;
+}
+
+export interface ChannelState {
+  segment: ReturnType<Segment["state"]>;
+  transit?: Transit;
+}
+
+function nowSeconds(): number {
+  return (Date.now() / 1000) | 0;
+}
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+/** One of the two locks, as a pause the wait runners can take (see synchronize.ts). */
+type LockPause = Extract<Pause, { lock: unknown }>;
+
+function lockPause(mutex: Mutex, repair: () => void): LockPause {
+  return {
+    lock: {
+      acquireSync: () => {
+        if (!mutex.tryAcquire() && mutex.acquireSync(null) === "stolen") repair();
+        return true;
+      },
+      acquire: async () => {
+        if (mutex.tryAcquire()) return true;
+        for (let i = 0; i < LOCK_SPINS; i++) if (mutex.owner() === 0 && mutex.tryAcquire()) return true;
+        if ((await mutex.acquireAsync(null)) === "stolen") repair();
+        return true;
+      },
+    },
+  };
+}
+
+export class Channel {
+  /** The first mapping: header words and futexes (every mapping covers the header). */
+  readonly #header: Segment;
+  readonly #words: Int32Array;
+  readonly #positions: Uint32Array;
+  readonly #writeLock: Mutex;
+  readonly #readLock: Mutex;
+  readonly #writers: LockPause;
+  readonly #readers: LockPause;
+  /** The newest mapping, for the ring itself. */
+  #mapping: Segment;
+  #bytes: Uint8Array;
+  #view: DataView;
+
+  private constructor(segment: Segment) {
+    this.#header = segment;
+    this.#words = segment.int32;
+    this.#positions = new Uint32Array(segment.buffer, 0, DATA / 4);
+    this.#writeLock = new Mutex(new Block(segment, WLOCK * 4, 8));
+    this.#readLock = new Mutex(new Block(segment, RLOCK * 4, 8));
+    this.#writers = lockPause(this.#writeLock, () => this.#repairWriter());
+    this.#readers = lockPause(this.#readLock, () => this.#repairReader());
+    this.#mapping = segment;
+    this.#bytes = new Uint8Array(segment.buffer);
+    this.#view = new DataView(segment.buffer);
+  }
+
+  /** A new channel; `maxsize` > 0 bounds how many messages it holds. */
+  static create(maxsize = 0): Channel {
+    const channel = new Channel(Segment.create(DATA + INITIAL_CAPACITY));
+    channel.#words[MAXSIZE] = Math.max(0, maxsize);
+    channel.#positions[SLOTS[0] + CAPACITY] = INITIAL_CAPACITY;
+    return channel;
+  }
+
+  static open(state: ChannelState): Channel {
+    return new Channel(Segment.open(state.segment, false));
+  }
+
+  get maxsize(): number {
+    return this.#words[MAXSIZE]!;
+  }
+
+  /** Messages in the ring (a snapshot: others may change it at once). */
+  count(): number {
+    return Math.max(0, (Atomics.load(this.#words, WRITTEN) - Atomics.load(this.#words, READ)) | 0);
+  }
+
+  /** Messages written and not yet marked done (JoinableQueue). */
+  unfinished(): number {
+    return Math.max(0, (Atomics.load(this.#words, WRITTEN) - Atomics.load(this.#words, DONE)) | 0);
+  }
+
+  full(): boolean {
+    const maxsize = this.maxsize;
+    return maxsize > 0 && this.count() >= maxsize;
+  }
+
+  state(transit?: Transit): ChannelState {
+    return transit ? { segment: this.#header.state(), transit } : { segment: this.#header.state() };
+  }
+
+  // ---- the ring's state, and what the next holder of a dead one's lock finishes ----
+
+  #ring(): Ring {
+    const slot = SLOTS[Atomics.load(this.#words, CUR)]!;
+    const p = this.#positions;
+    return { slot, head: Atomics.load(p, slot + HEAD), tail: Atomics.load(p, slot + TAIL), capacity: p[slot + CAPACITY]! };
+  }
+
+  /** Switch to a new (head, tail, capacity): fill the slot not in use, then flip. Both locks held. */
+  #flip(head: number, tail: number, capacity: number): void {
+    const cur = Atomics.load(this.#words, CUR);
+    const slot = SLOTS[1 - cur]!;
+    this.#positions[slot + HEAD] = head;
+    this.#positions[slot + TAIL] = tail;
+    this.#positions[slot + CAPACITY] = capacity;
+    Atomics.store(this.#words, CUR, 1 - cur);
+  }
+
+  /** A writer died holding the write lock: if it had moved `tail`, store the count it had not. */
+  #repairWriter(): void {
+    if (Atomics.load(this.#words, WPHASE) === 1) {
+      if (this.#ring().tail === (Atomics.load(this.#words, WTARGET_TAIL) >>> 0)) Atomics.store(this.#words, WRITTEN, Atomics.load(this.#words, WTARGET_WRITTEN));
+      Atomics.store(this.#words, WPHASE, 0);
+    }
+    this.#wakeAll();
+  }
+
+  #repairReader(): void {
+    if (Atomics.load(this.#words, RPHASE) === 1) {
+      if (this.#ring().head === (Atomics.load(this.#words, RTARGET_HEAD) >>> 0)) Atomics.store(this.#words, READ, Atomics.load(this.#words, RTARGET_READ));
+      Atomics.store(this.#words, RPHASE, 0);
+    }
+    this.#wakeAll();
+  }
+
+  #wakeAll(): void {
+    Atomics.add(this.#words, PUT_SEQ, 1);
+    Atomics.add(this.#words, GET_SEQ, 1);
+    for (const word of [PUT_SEQ, GET_SEQ, DONE]) this.#header.wake(word, 0x7fffffff);
+  }
+
+  /** Map the file again if another process grew the ring past our mapping. */
+  #mapped(capacity: number): void {
+    if (this.#mapping.size >= DATA + capacity) return;
+    this.#mapping = this.#mapping.remap();
+    this.#bytes = new Uint8Array(this.#mapping.buffer);
+    this.#view = new DataView(this.#mapping.buffer);
+  }
+
+  /**
+   * Make room for `need` more bytes: double the ring (or more) and keep each
+   * live byte's offset, except the wrapped part, which moves from
+   * [0, wrap) to [old capacity, old capacity + wrap); positions are then
+   * renumbered so that position & (capacity - 1) is the new offset. The copy
+   * runs while readers go on reading (it does not change what they read);
+   * only the flip takes the read lock. Write lock held.
+   */
+  #grow(need: number): Ring {
+    const before = this.#ring();
+    const old = before.capacity;
+    let capacity = old * 2;
+    while (((before.tail - before.head) >>> 0) + need > capacity) capacity *= 2;
+    if (capacity > MAX_CAPACITY) throw new RangeError(`the queue would need more than ${MAX_CAPACITY} bytes of messages waiting`);
+    this.#header.grow(DATA + old, DATA + capacity);
+    this.#mapped(capacity);
+    const start = before.head & (old - 1);
+    const wrapped = Math.max(0, start + ((before.tail - before.head) >>> 0) - old);
+    if (wrapped > 0) this.#bytes.copyWithin(DATA + old, DATA, DATA + wrapped);
+    this.#readers.lock.acquireSync();
+    try {
+      const { head, tail } = this.#ring();
+      const offset = head & (old - 1);
+      const newHead = offset >= start ? offset : offset + old;
+      this.#flip(newHead, newHead + ((tail - head) >>> 0), capacity);
+    } finally {
+      this.#readLock.release();
+    }
+    Atomics.store(this.#words, GROWN_AT, nowSeconds());
+    return this.#ring();
+  }
+
+  #copyIn(position: number, capacity: number, source: Uint8Array): void {
+    const first = Math.min(source.length, capacity - position);
+    this.#bytes.set(first === source.length ? source : source.subarray(0, first), DATA + position);
+    if (first < source.length) this.#bytes.set(source.subarray(first), DATA);
+  }
+
+  #copyOut(position: number, capacity: number, length: number): Uint8Array {
+    // Large payloads skip the zero fill: every byte is written just below.
+    const out = length < UNZEROED_FROM ? new Uint8Array(length) : new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+    const first = Math.min(length, capacity - position);
+    out.set(this.#bytes.subarray(DATA + position, DATA + position + first));
+    if (first < length) out.set(this.#bytes.subarray(DATA, DATA + length - first), first);
+    return out;
+  }
+
+  // ---- one message in, one message out, under the side's lock ----
+
+  #writeLocked(message: Message, bounded: boolean): boolean {
+    const written = Atomics.load(this.#words, WRITTEN);
+    if (bounded && this.maxsize > 0 && ((written - Atomics.load(this.#words, READ)) | 0) >= this.maxsize) return false;
+    const need = RECORD_HEADER + align8(message.payload.length);
+    let ring = this.#ring();
+    if (((ring.tail - ring.head) >>> 0) + need > ring.capacity) ring = this.#grow(need);
+    const { tail, capacity } = ring;
+    this.#mapped(capacity);
+    const position = tail & (capacity - 1);
+    const target = (tail + need) >>> 0;
+    Atomics.store(this.#words, WTARGET_TAIL, target | 0);
+    Atomics.store(this.#words, WTARGET_WRITTEN, (written + 1) | 0);
+    Atomics.store(this.#words, WPHASE, 1);
+    this.#view.setUint32(DATA + position, message.payload.length, true);
+    this.#bytes[DATA + position + 4] = message.tag;
+    this.#copyIn((position + RECORD_HEADER) & (capacity - 1), capacity, message.payload);
+    Atomics.store(this.#positions, ring.slot + TAIL, target);
+    Atomics.store(this.#words, WRITTEN, (written + 1) | 0);
+    Atomics.store(this.#words, WPHASE, 0);
+    Atomics.add(this.#words, PUT_SEQ, 1);
+    return true;
+  }
+
+  #readLocked(): Message | undefined {
+    const { slot, head, tail, capacity } = this.#ring();
+    if (head === tail) return undefined;
+    this.#mapped(capacity);
+    const position = head & (capacity - 1);
+    const length = this.#view.getUint32(DATA + position, true);
+    const tag = this.#bytes[DATA + position + 4]!;
+    const payload = this.#copyOut((position + RECORD_HEADER) & (capacity - 1), capacity, length);
+    const read = Atomics.load(this.#words, READ);
+    const target = (head + RECORD_HEADER + align8(length)) >>> 0;
+    Atomics.store(this.#words, RTARGET_HEAD, target | 0);
+    Atomics.store(this.#words, RTARGET_READ, (read + 1) | 0);
+    Atomics.store(this.#words, RPHASE, 1);
+    Atomics.store(this.#positions, slot + HEAD, target);
+    Atomics.store(this.#words, READ, (read + 1) | 0);
+    Atomics.store(this.#words, RPHASE, 0);
+    Atomics.add(this.#words, GET_SEQ, 1);
+    if (target === tail && capacity > SHRINK_ABOVE && nowSeconds() - Atomics.load(this.#words, GROWN_AT) >= SHRINK_AFTER_S) this.#shrink(capacity);
+    return { tag, payload };
+  }
+
+  /** The ring just drained: give a large one's pages back, if no writer is busy (a reader may not wait for the write lock). */
+  #shrink(capacity: number): void {
+    if (!this.#writeLock.tryAcquire()) return;
+    try {
+      const ring = this.#ring();
+      if (ring.head !== ring.tail) return;
+      this.#flip(0, 0, SHRINK_TO);
+      // After the flip (a holder killed in between leaves pages allocated, never a ring over freed ones),
+      // before the unlock (a writer could grow into them again).
+      this.#header.discard(DATA + SHRINK_TO, capacity - SHRINK_TO);
+    } finally {
+      this.#writeLock.release();
+    }
+  }
+
+  #wakeReaders(): void {
+    if (Atomics.load(this.#words, READERS_WAITING) > 0) this.#header.wake(PUT_SEQ, 1);
+  }
+
+  #wakeWriters(): void {
+    if (Atomics.load(this.#words, WRITERS_WAITING) > 0) this.#header.wake(GET_SEQ, 0x7fffffff);
+  }
+
+  #checkSize(message: Message): void {
+    if (message.payload.length > MAX_MESSAGE) throw new RangeError(`a message of ${message.payload.length} bytes is too large (at most ${MAX_MESSAGE})`);
+  }
+
+  /** Write without waiting for room (the lock aside). False when bounded and full. */
+  tryWrite(message: Message, bounded = true): boolean {
+    this.#checkSize(message);
+    this.#writers.lock.acquireSync();
+    let written: boolean;
+    try {
+      written = this.#writeLocked(message, bounded);
+    } finally {
+      this.#writeLock.release();
+    }
+    if (written) this.#wakeReaders();
+    return written;
+  }
+
+  /** A bounded write that waits for room until `deadline` (performance.now() ms; Infinity: no limit). */
+  *writeSteps(message: Message, deadline: number): Steps<boolean> {
+    this.#checkSize(message);
+    for (;;) {
+      const seq = Atomics.load(this.#words, GET_SEQ);
+      yield this.#writers;
+      let written: boolean;
+      try {
+        written = this.#writeLocked(message, true);
+      } finally {
+        this.#writeLock.release();
+      }
+      if (written) {
+        this.#wakeReaders();
+        return true;
+      }
+      const left = remaining(deadline);
+      if (left === 0) return false;
+      Atomics.add(this.#words, WRITERS_WAITING, 1);
+      try {
+        yield { segment: this.#header, index: GET_SEQ, expected: seq, timeout: left < 0 ? PROBE : Math.min(left, PROBE) };
+      } finally {
+        Atomics.sub(this.#words, WRITERS_WAITING, 1);
+      }
+    }
+  }
+
+  /** Whether a message is there (a snapshot). */
+  #available(): boolean {
+    const slot = SLOTS[Atomics.load(this.#words, CUR)]!;
+    return Atomics.load(this.#positions, slot + HEAD) !== Atomics.load(this.#positions, slot + TAIL);
+  }
+
+  /** Read one message if there is one, waiting only for the lock. */
+  tryRead(): Message | undefined {
+    if (!this.#available()) return undefined;
+    this.#readers.lock.acquireSync();
+    let message: Message | undefined;
+    try {
+      message = this.#readLocked();
+    } finally {
+      this.#readLock.release();
+    }
+    if (message) this.#wakeWriters();
+    return message;
+  }
+
+  /**
+   * Wait for a message until `deadline`: undefined when it passes. With
+   * `endOfStream`, throws EOFError once the ring is empty and every writer
+   * has closed or died (pipes).
+   */
+  *readSteps(deadline: number, endOfStream: boolean, blocking: boolean): Steps<Message | undefined> {
+    return yield* this.#until(deadline, endOfStream, blocking, () => this.#takeSteps());
+  }
+
+  /** Wait until there is a message or the end of the stream (true), or `deadline` passes (false); consumes nothing. */
+  *pollSteps(deadline: number, blocking: boolean): Steps<boolean> {
+    const available = () => this.#available();
+    try {
+      return (yield* this.#until(deadline, true, blocking, function* () {
+        return available() ? true : undefined;
+      })) ?? false;
+    } catch (err) {
+      if (err instanceof EOFError) return true;
+      throw err;
+    }
+  }
+
+  *#takeSteps(): Steps<Message | undefined> {
+    if (!this.#available()) return undefined;
+    yield this.#readers;
+    let message: Message | undefined;
+    try {
+      message = this.#readLocked();
+    } finally {
+      this.#readLock.release();
+    }
+    if (message) this.#wakeWriters();
+    return message;
+  }
+
+  /** Try `attempt` until it gives something, sleeping on PUT_SEQ between tries. */
+  *#until<R>(deadline: number, endOfStream: boolean, blocking: boolean, attempt: () => Steps<R | undefined>): Steps<R | undefined> {
+    let probe = false;
+    for (;;) {
+      const seq = Atomics.load(this.#words, PUT_SEQ);
+      const got = yield* attempt();
+      if (got !== undefined) return got;
+      if (endOfStream && this.#gone("write", probe)) throw new EOFError("the other end of the pipe is closed (or its process died) and nothing is left to read");
+      const left = remaining(deadline);
+      if (left === 0) return undefined;
+      if (this.#spin(seq, Math.min(left < 0 ? Infinity : left, blocking ? SPIN_MS.blocking : SPIN_MS.async))) continue;
+      Atomics.add(this.#words, READERS_WAITING, 1);
+      let woken = false;
+      try {
+        const result = yield { segment: this.#header, index: PUT_SEQ, expected: seq, timeout: left < 0 ? PROBE : Math.min(left, PROBE) };
+        woken = true;
+        probe = result === TIMED_OUT;
+      } finally {
+        Atomics.sub(this.#words, READERS_WAITING, 1);
+        // Leaving without a message (an abort) may swallow a wake meant for a message: pass it on.
+        if (!woken && this.#available()) this.#wakeReaders();
+      }
+    }
+  }
+
+  /** A short busy wait for a writer that is mid-burst: cheaper than a sleep and a wake. True if the sequence moved. */
+  #spin(seq: number, ms: number): boolean {
+    const until = performance.now() + ms;
+    do {
+      for (let i = 0; i < 64; i++) if (Atomics.load(this.#words, PUT_SEQ) !== seq) return true;
+    } while (performance.now() < until);
+    return false;
+  }
+
+  /** Mark one message done (JoinableQueue.taskDone). False if none was unfinished. */
+  taskDone(): boolean {
+    for (;;) {
+      const done = Atomics.load(this.#words, DONE);
+      if (((Atomics.load(this.#words, WRITTEN) - done) | 0) <= 0) return false;
+      if (Atomics.compareExchange(this.#words, DONE, done, (done + 1) | 0) !== done) continue;
+      if (this.unfinished() === 0 && Atomics.load(this.#words, JOINERS_WAITING) > 0) this.#header.wake(DONE, 0x7fffffff);
+      return true;
+    }
+  }
+
+  /** Wait until every message written has been marked done; false if `deadline` passed first. */
+  *joinSteps(deadline: number): Steps<boolean> {
+    for (;;) {
+      const done = Atomics.load(this.#words, DONE);
+      if (((Atomics.load(this.#words, WRITTEN) - done) | 0) <= 0) return true;
+      const left = remaining(deadline);
+      if (left === 0) return false;
+      Atomics.add(this.#words, JOINERS_WAITING, 1);
+      try {
+        yield { segment: this.#header, index: DONE, expected: done, timeout: left < 0 ? PROBE : Math.min(left, PROBE) };
+      } finally {
+        Atomics.sub(this.#words, JOINERS_WAITING, 1);
+      }
+    }
+  }
+
+  // ---- who holds the ends of a pipe ----
+
+  #entry(end: End, index: number): number {
+    return TABLE[end] + 2 * index;
+  }
+
+  /** Register this thread as a holder of `end`; the entry index. */
+  register(end: End): number {
+    this.#writers.lock.acquireSync();
+    try {
+      return this.#claimFree(end, me());
+    } finally {
+      this.#writeLock.release();
+    }
+  }
+
+  #claimFree(end: End, who: Holder): number {
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = 0; i < ENTRIES; i++) {
+        const at = this.#entry(end, i);
+        if (this.#words[at] === 0) {
+          this.#words[at + 1] = who.start;
+          Atomics.store(this.#words, at, who.tid);
+          Atomics.add(this.#words, OPEN[end], 1);
+          return i;
+        }
+      }
+      this.#pruneDead(end);
+    }
+    throw new Error(`more than ${ENTRIES} live holders of one ${end === "read" ? "reading" : "writing"} end of a pipe`);
+  }
+
+  #pruneDead(end: End): void {
+    for (let i = 0; i < ENTRIES; i++) {
+      const at = this.#entry(end, i);
+      const tid = this.#words[at]!;
+      if (tid !== 0 && startTimeOf(tid) !== this.#words[at + 1]) this.#clear(end, at);
+    }
+  }
+
+  #clear(end: End, at: number): void {
+    Atomics.store(this.#words, at, 0);
+    Atomics.sub(this.#words, OPEN[end], 1);
+  }
+
+  /** Register a holder entry in this thread's name for the process this channel is being sent to (see adopt). */
+  registerTransit(end: End): Transit {
+    const who = me();
+    return { end, entry: this.register(end), tid: who.tid, start: who.start };
+  }
+
+  /** Take over the entry the sender registered for us, or register afresh if it is no longer the sender's. */
+  adopt(transit: Transit): number {
+    const { end, entry } = transit;
+    this.#writers.lock.acquireSync();
+    try {
+      const at = this.#entry(end, entry);
+      const who = me();
+      if (this.#words[at] === transit.tid && this.#words[at + 1] === transit.start) {
+        this.#words[at + 1] = who.start;
+        Atomics.store(this.#words, at, who.tid);
+        return entry;
+      }
+      return this.#claimFree(end, who);
+    } finally {
+      this.#writeLock.release();
+    }
+  }
+
+  /** Drop holder entry `entry` of `end`, if it is still ours, and wake readers so they see an end of stream. */
+  release(end: End, entry: number, holder: Holder): void {
+    this.#writers.lock.acquireSync();
+    try {
+      const at = this.#entry(end, entry);
+      if (this.#words[at] === holder.tid && this.#words[at + 1] === holder.start) this.#clear(end, at);
+      Atomics.add(this.#words, PUT_SEQ, 1);
+    } finally {
+      this.#writeLock.release();
+    }
+    this.#header.wake(PUT_SEQ, 0x7fffffff);
+  }
+
+  /** Whether every holder of `end` has closed; with `probe`, also whether every one left has died. */
+  #gone(end: End, probe: boolean): boolean {
+    if (Atomics.load(this.#words, OPEN[end]) === 0) return true;
+    if (!probe) return false;
+    for (let i = 0; i < ENTRIES; i++) {
+      const at = this.#entry(end, i);
+      const tid = Atomics.load(this.#words, at);
+      if (tid !== 0 && startTimeOf(tid) === this.#words[at + 1]) return false;
+    }
+    return true;
+  }
+
+  #lastReaderCheck = 0;
+
+  /** Throws BrokenPipeError when no reader is left: every one closed, or (checked at most once a second) died. */
+  checkReaders(): void {
+    let probe = false;
+    if (Atomics.load(this.#words, OPEN.read) > 0) {
+      const now = performance.now();
+      if (now - this.#lastReaderCheck < READER_CHECK_MS) return;
+      this.#lastReaderCheck = now;
+      probe = true;
+    }
+    if (this.#gone("read", probe)) throw new BrokenPipeError("the other end of the pipe is closed (or its process died)");
+  }
+
+}
