@@ -81,4 +81,28 @@ export const metrics: Record<string, MetricSpec> = {
     refs: ["node Float64Array.set, local (ref)", "python Array('d', lock=False)"],
     goals: [{ impl: "multiproc SharedArray", vs: "node Float64Array.set, local (ref)", within: 1 / 0.8, issue: "#3, >= 80% of memcpy" }],
   },
+
+  // queues and pipes: bench/node/queues.mjs, bench/python/queues.py
+  "200k small ints, 1 → 1": {
+    refs: ["python Queue", "python SimpleQueue", "python Pipe", "node MessagePort, threads (ref)"],
+    goals: [
+      { impl: "multiproc Queue", value: 1_000_000, issue: "#4" },
+      { impl: "multiproc Queue", vs: "python Queue", within: 1 / 10, issue: "#4" },
+    ],
+  },
+  "20k × 64 KiB, 1 → 1": {
+    refs: ["python Queue"],
+    goals: [{ impl: "multiproc Queue", value: 3, issue: "#4" }],
+  },
+  "4 → 4, 200k ints": {
+    refs: ["python Queue"],
+    goals: [{ impl: "multiproc Queue", vs: "python Queue", within: 1 / 3, issue: "#4" }],
+  },
+  "Pipe round trip": {
+    refs: ["python Pipe"],
+    goals: [
+      { impl: "multiproc Pipe, sync", value: 10, issue: "#4" },
+      { impl: "multiproc Pipe, async", value: 40, issue: "#4" },
+    ],
+  },
 };

@@ -8,9 +8,10 @@
 import { isMain } from "multiproc";
 import { processScenes } from "./demo/processes.ts";
 import { sharedScenes } from "./demo/shared.ts";
+import { queueScenes } from "./demo/queues.ts";
 import { secondsSince, type Scene } from "./demo/scene.ts";
 
-export const scenes: Scene[] = [...processScenes, ...sharedScenes];
+export const scenes: Scene[] = [...processScenes, ...sharedScenes, ...queueScenes];
 
 async function main(selected: number[]): Promise<void> {
   const tourStart = performance.now();

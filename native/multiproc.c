@@ -138,24 +138,30 @@ static double arg_double(napi_env env, napi_callback_info info, size_t index, in
     return NULL;                                               \
   }
 
-/* segmentCreate(size): id, or -errno (ENOSPC when the memory for it cannot be reserved). */
+/*
+ * segmentCreate(size, reserve): id, or -errno (ENOSPC when the memory for it cannot be reserved).
+ * reserve > size: map that much, for a segment that will grow.
+ */
 static napi_value segment_create(napi_env env, napi_callback_info info) {
   DOUBLE_ARG(size, 0);
-  if (size <= 0) return make_int(env, -EINVAL);
-  return make_int(env, mp_segment_create((size_t)size));
+  DOUBLE_ARG(reserve, 1);
+  if (size <= 0 || reserve < 0) return make_int(env, -EINVAL);
+  return make_int(env, mp_segment_create((size_t)size, (size_t)reserve));
 }
 
 /*
- * segmentOpen(pid, fd, inode, populate): map the segment another process (or this one) holds as `fd`;
- * id or -errno. populate: fill the page tables of a large one now (a shared array is used whole; a
- * queue's ring is not).
+ * segmentOpen(pid, fd, inode, populate, reserve): map the segment another process (or this one) holds
+ * as `fd`; id or -errno. populate: fill the page tables of a large one now (a shared array is used
+ * whole). reserve: map at least that much, for a segment that will grow.
  */
 static napi_value segment_open(napi_env env, napi_callback_info info) {
   INT_ARG(pid, 0);
   INT_ARG(fd, 1);
   DOUBLE_ARG(inode, 2);
   INT_ARG(populate, 3);
-  return make_int(env, mp_segment_open(pid, fd, inode, populate));
+  DOUBLE_ARG(reserve, 4);
+  if (reserve < 0) return make_int(env, -EINVAL);
+  return make_int(env, mp_segment_open(pid, fd, inode, populate, (size_t)reserve));
 }
 
 /* segmentInode(id): the segment's inode number, which names it whatever descriptor holds it. */
@@ -172,7 +178,7 @@ static void release_buffer(napi_env env, void *data, void *hint) {
   uint8_t *base;
   int id = (int)(intptr_t)hint;
   int64_t ignored;
-  if (mp_segment_info(id, &fd, &size, &base) == 0) napi_adjust_external_memory(env, -(int64_t)size, &ignored);
+  if (mp_segment_info(id, &fd, &size, &base) == 0) napi_adjust_external_memory(env, -(int64_t)mp_segment_file_size(id), &ignored);
   mp_segment_release(id);
 }
 
@@ -194,7 +200,7 @@ static napi_value segment_buffer(napi_env env, napi_callback_info info) {
   }
   /* Tell V8 how much memory the buffer holds, so dropped shared arrays are collected at a sensible pace. */
   int64_t ignored;
-  napi_adjust_external_memory(env, (int64_t)size, &ignored);
+  napi_adjust_external_memory(env, (int64_t)mp_segment_file_size(id), &ignored);
   return buffer;
 }
 

@@ -37,7 +37,10 @@ typedef struct {
   int fd;
   dev_t dev;
   ino_t ino;
+  /* The mapping's length: the file's size, or more when address space was reserved for growth. */
   size_t size;
+  /* The file's size when mapped: what the memory is worth to V8's accounting. */
+  size_t file_size;
   uint8_t *base;
   int refs;
 } segment_t;
@@ -46,7 +49,7 @@ static segment_t *segments = NULL;
 static int segment_count = 0;
 static pthread_mutex_t segments_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int register_segment(int fd, struct stat *st, uint8_t *base) {
+static int register_segment(int fd, struct stat *st, uint8_t *base, size_t mapped) {
   int id = -1;
   for (int i = 0; i < segment_count; i++)
     if (!segments[i].used) { id = i; break; }
@@ -58,7 +61,7 @@ static int register_segment(int fd, struct stat *st, uint8_t *base) {
     id = segment_count;
     segment_count += 16;
   }
-  segments[id] = (segment_t){1, fd, st->st_dev, st->st_ino, (size_t)st->st_size, base, 1};
+  segments[id] = (segment_t){1, fd, st->st_dev, st->st_ino, mapped, (size_t)st->st_size, base, 1};
   return id;
 }
 
@@ -77,25 +80,37 @@ static int map_flags(size_t size) {
   return size >= (1u << 20) ? MAP_SHARED | MAP_POPULATE : MAP_SHARED;
 }
 
-int mp_segment_create(size_t size) {
+/*
+ * Map `mapped` >= the file's size bytes of `fd`. Past the end of the file
+ * the mapping is address space only (touching it would be a SIGBUS): a
+ * segment that grows (segmentGrow) is mapped once at its largest size, so
+ * that its pages, once faulted in, stay mapped while it grows.
+ */
+static void *map_segment(int fd, size_t file_size, size_t mapped, int populate) {
+  int flags = populate && mapped == file_size ? map_flags(mapped) : MAP_SHARED;
+  return mmap(NULL, mapped, PROT_READ | PROT_WRITE, flags, fd, 0);
+}
+
+int mp_segment_create(size_t size, size_t reserve) {
+  size_t mapped = reserve > size ? reserve : size;
   int fd = memfd_create("multiproc", MFD_CLOEXEC);
   if (fd < 0) return -errno;
   if (ftruncate(fd, (off_t)size) != 0) { int e = errno; close(fd); return -e; }
   /* Reserve the pages now: a full tmpfs must fail here with ENOSPC, not later with SIGBUS. */
   int err = posix_fallocate(fd, 0, (off_t)size);
   if (err != 0) { close(fd); return -err; }
-  void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, map_flags(size), fd, 0);
+  void *base = map_segment(fd, size, mapped, 1);
   if (base == MAP_FAILED) { int e = errno; close(fd); return -e; }
   struct stat st;
-  if (fstat(fd, &st) != 0) { int e = errno; munmap(base, size); close(fd); return -e; }
+  if (fstat(fd, &st) != 0) { int e = errno; munmap(base, mapped); close(fd); return -e; }
   pthread_mutex_lock(&segments_lock);
-  int id = register_segment(fd, &st, base);
+  int id = register_segment(fd, &st, base, mapped);
   pthread_mutex_unlock(&segments_lock);
-  if (id < 0) { munmap(base, size); close(fd); }
+  if (id < 0) { munmap(base, mapped); close(fd); }
   return id;
 }
 
-int mp_segment_open(int pid, int fd_in_pid, double expected_inode, int populate) {
+int mp_segment_open(int pid, int fd_in_pid, double expected_inode, int populate, size_t reserve) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd_in_pid);
   int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -107,7 +122,8 @@ int mp_segment_open(int pid, int fd_in_pid, double expected_inode, int populate)
   pthread_mutex_lock(&segments_lock);
   for (int i = 0; i < segment_count; i++) {
     /* A mapping made before the file grew does not cover it: map it again. */
-    if (segments[i].used && segments[i].dev == st.st_dev && segments[i].ino == st.st_ino && segments[i].size >= (size_t)st.st_size) {
+    if (segments[i].used && segments[i].dev == st.st_dev && segments[i].ino == st.st_ino && segments[i].size >= (size_t)st.st_size &&
+        segments[i].size >= reserve) {
       segments[i].refs++;
       pthread_mutex_unlock(&segments_lock);
       close(fd);
@@ -116,12 +132,13 @@ int mp_segment_open(int pid, int fd_in_pid, double expected_inode, int populate)
   }
   pthread_mutex_unlock(&segments_lock);
   if (st.st_size <= 0) { close(fd); return -EAGAIN; }
-  void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, populate ? map_flags((size_t)st.st_size) : MAP_SHARED, fd, 0);
+  size_t mapped = reserve > (size_t)st.st_size ? reserve : (size_t)st.st_size;
+  void *base = map_segment(fd, (size_t)st.st_size, mapped, populate);
   if (base == MAP_FAILED) { int e = errno; close(fd); return -e; }
   pthread_mutex_lock(&segments_lock);
-  int id = register_segment(fd, &st, base);
+  int id = register_segment(fd, &st, base, mapped);
   pthread_mutex_unlock(&segments_lock);
-  if (id < 0) { munmap(base, (size_t)st.st_size); close(fd); }
+  if (id < 0) { munmap(base, mapped); close(fd); }
   return id;
 }
 
@@ -152,6 +169,14 @@ double mp_segment_inode(int id) {
   return inode;
 }
 
+size_t mp_segment_file_size(int id) {
+  pthread_mutex_lock(&segments_lock);
+  segment_t *s = segment_at(id);
+  size_t bytes = s ? s->file_size : 0;
+  pthread_mutex_unlock(&segments_lock);
+  return bytes;
+}
+
 int mp_segment_info(int id, int *fd, size_t *size, uint8_t **base) {
   pthread_mutex_lock(&segments_lock);
   segment_t *s = segment_at(id);
@@ -162,8 +187,8 @@ int mp_segment_info(int id, int *fd, size_t *size, uint8_t **base) {
 
 /*
  * Make the segment's file at least `size` bytes, with the pages of
- * [from, size) reserved (ENOSPC now rather than SIGBUS later). Existing
- * mappings keep their length; segmentOpen maps the grown file anew.
+ * [from, size) reserved (ENOSPC now rather than SIGBUS later). The
+ * mappings must already cover it (see map_segment).
  */
 int mp_segment_grow(int id, double from, double size) {
   int fd;

@@ -9,14 +9,16 @@
 #define MP_WAIT_TIMEOUT 1 /* the timeout passed */
 #define MP_WAIT_CHANGED 2 /* the word no longer held the expected value */
 
-int mp_segment_create(size_t size);
+/* reserve > size: map that much address space, for a segment that will grow (mp_segment_grow). */
+int mp_segment_create(size_t size, size_t reserve);
 /* expected_inode > 0: refuse (-ESTALE) a descriptor that now names another file. populate: fill the page tables of a large segment now. */
-int mp_segment_open(int pid, int fd_in_pid, double expected_inode, int populate);
+int mp_segment_open(int pid, int fd_in_pid, double expected_inode, int populate, size_t reserve);
 double mp_segment_inode(int id);
 int mp_segment_retain(int id);
 void mp_segment_release(int id);
 int mp_segment_grow(int id, double from, double size);
 int mp_segment_discard(int id, double offset, double length);
+size_t mp_segment_file_size(int id);
 int mp_segment_info(int id, int *fd, size_t *size, uint8_t **base);
 int mp_futex_wait(int id, size_t offset, uint32_t expected, double timeout_ms);
 int mp_futex_wake(int id, size_t offset, int count);

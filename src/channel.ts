@@ -19,13 +19,14 @@
  * finish its bookkeeping: one idempotent store of the counter it had not
  * yet written. Everything else is single stores or atomic adds.
  *
- * Why a put never blocks: the ring grows. A writer short of room also takes
- * the read lock, extends the file (segmentGrow reserves the pages, so a full
- * machine is an error rather than a SIGBUS), maps it again, copies the live
- * records into the new space and flips to a new (head, tail, capacity)
- * slot: one store again. Other processes map the file anew when they see a
- * capacity beyond their mapping. A large ring that drains gives its pages
- * back.
+ * Why a put never blocks: the ring grows. Every process maps the channel's
+ * largest size once (address space only: the file is much smaller), so its
+ * pages stay mapped while the file grows. A writer short of room extends
+ * the file (segmentGrow reserves the pages, so a full machine is an error
+ * rather than a SIGBUS), moves the wrapped part of the ring into the new
+ * space and flips to a new (head, tail, capacity) slot: one store again. A
+ * large ring that drains gives its pages back (the file never shrinks, so
+ * nothing mapped ever lies past its end).
  *
  * Waiting: readers sleep on PUT_SEQ, bounded writers on GET_SEQ, joiners on
  * DONE (futex words in the header); a waker makes the system call only when
@@ -162,7 +163,7 @@ function lockPause(mutex: Mutex, repair: () => void): LockPause {
 }
 
 export class Channel {
-  /** The first mapping: header words and futexes (every mapping covers the header). */
+  /** Mapped at the channel's largest size; the file behind it grows (see the header comment). */
   readonly #header: Segment;
   readonly #words: Int32Array;
   readonly #positions: Uint32Array;
@@ -170,10 +171,8 @@ export class Channel {
   readonly #readLock: Mutex;
   readonly #writers: LockPause;
   readonly #readers: LockPause;
-  /** The newest mapping, for the ring itself. */
-  #mapping: Segment;
-  #bytes: Uint8Array;
-  #view: DataView;
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
 
   private constructor(segment: Segment) {
     this.#header = segment;
@@ -183,21 +182,20 @@ export class Channel {
     this.#readLock = new Mutex(new Block(segment, RLOCK * 4, 8));
     this.#writers = lockPause(this.#writeLock, () => this.#repairWriter());
     this.#readers = lockPause(this.#readLock, () => this.#repairReader());
-    this.#mapping = segment;
     this.#bytes = new Uint8Array(segment.buffer);
     this.#view = new DataView(segment.buffer);
   }
 
   /** A new channel; `maxsize` > 0 bounds how many messages it holds. */
   static create(maxsize = 0): Channel {
-    const channel = new Channel(Segment.create(DATA + INITIAL_CAPACITY));
+    const channel = new Channel(Segment.create(DATA + INITIAL_CAPACITY, DATA + MAX_CAPACITY));
     channel.#words[MAXSIZE] = Math.max(0, maxsize);
     channel.#positions[SLOTS[0] + CAPACITY] = INITIAL_CAPACITY;
     return channel;
   }
 
   static open(state: ChannelState): Channel {
-    return new Channel(Segment.open(state.segment, false));
+    return new Channel(Segment.open(state.segment, false, DATA + MAX_CAPACITY));
   }
 
   get maxsize(): number {
@@ -264,14 +262,6 @@ export class Channel {
     for (const word of [PUT_SEQ, GET_SEQ, DONE]) this.#header.wake(word, 0x7fffffff);
   }
 
-  /** Map the file again if another process grew the ring past our mapping. */
-  #mapped(capacity: number): void {
-    if (this.#mapping.size >= DATA + capacity) return;
-    this.#mapping = this.#mapping.remap();
-    this.#bytes = new Uint8Array(this.#mapping.buffer);
-    this.#view = new DataView(this.#mapping.buffer);
-  }
-
   /**
    * Make room for `need` more bytes: double the ring (or more) and keep each
    * live byte's offset, except the wrapped part, which moves from
@@ -287,7 +277,6 @@ export class Channel {
     while (((before.tail - before.head) >>> 0) + need > capacity) capacity *= 2;
     if (capacity > MAX_CAPACITY) throw new RangeError(`the queue would need more than ${MAX_CAPACITY} bytes of messages waiting`);
     this.#header.grow(DATA + old, DATA + capacity);
-    this.#mapped(capacity);
     const start = before.head & (old - 1);
     const wrapped = Math.max(0, start + ((before.tail - before.head) >>> 0) - old);
     if (wrapped > 0) this.#bytes.copyWithin(DATA + old, DATA, DATA + wrapped);
@@ -328,7 +317,6 @@ export class Channel {
     let ring = this.#ring();
     if (((ring.tail - ring.head) >>> 0) + need > ring.capacity) ring = this.#grow(need);
     const { tail, capacity } = ring;
-    this.#mapped(capacity);
     const position = tail & (capacity - 1);
     const target = (tail + need) >>> 0;
     Atomics.store(this.#words, WTARGET_TAIL, target | 0);
@@ -347,9 +335,10 @@ export class Channel {
   #readLocked(): Message | undefined {
     const { slot, head, tail, capacity } = this.#ring();
     if (head === tail) return undefined;
-    this.#mapped(capacity);
     const position = head & (capacity - 1);
     const length = this.#view.getUint32(DATA + position, true);
+    // Records are whole by construction; this guards the mapping (past the file's end lies a SIGBUS).
+    if (RECORD_HEADER + length > ((tail - head) >>> 0)) throw new Error(`corrupt queue: a ${length}-byte record in ${(tail - head) >>> 0} bytes`);
     const tag = this.#bytes[DATA + position + 4]!;
     const payload = this.#copyOut((position + RECORD_HEADER) & (capacity - 1), capacity, length);
     const read = Atomics.load(this.#words, READ);

@@ -54,16 +54,21 @@ export class Segment {
     this.#holders = [{ pid: process.pid, fd: addon.segmentFd(id) }, ...holders.filter((h) => h.pid !== process.pid)].slice(0, 4);
   }
 
-  static create(size: number): Segment {
+  /**
+   * A new segment of `size` bytes. `reserve` > size maps that much address
+   * space for a segment that will grow (grow()): its buffer is that long,
+   * and only the part the file covers may be touched.
+   */
+  static create(size: number, reserve = size): Segment {
     if (!Number.isSafeInteger(size) || size <= 0) throw new RangeError(`segment size must be a positive integer, got ${size}`);
-    return new Segment(check(native().segmentCreate(size), "creating a shared segment"), []);
+    return new Segment(check(native().segmentCreate(size, reserve), "creating a shared segment"), []);
   }
 
-  /** Map a segment another process sent; `populate`: fill its page tables now (for one used whole, as an array is). */
-  static open(state: SegmentState, populate = true): Segment {
+  /** Map a segment another process sent; `populate`: fill its page tables now (for one used whole, as an array is); `reserve` as in create(). */
+  static open(state: SegmentState, populate = true, reserve = 0): Segment {
     let lastError = -2;
     for (const { pid, fd } of state.holders) {
-      const id = native().segmentOpen(pid, fd, state.inode, populate ? 1 : 0);
+      const id = native().segmentOpen(pid, fd, state.inode, populate ? 1 : 0, reserve);
       if (id >= 0) return new Segment(id, state.holders);
       lastError = id;
     }
@@ -78,10 +83,7 @@ export class Segment {
     return { size: this.size, inode: native().segmentInode(this.id), holders: this.#holders };
   }
 
-  /**
-   * Make the file at least `size` bytes, reserving [from, size). This
-   * mapping keeps its length: `remap()` maps the grown file.
-   */
+  /** Make the file at least `size` bytes, reserving [from, size); the mapping must cover it (see create). */
   grow(from: number, size: number): void {
     check(native().segmentGrow(this.id, from, size), "growing a shared segment");
   }
@@ -89,11 +91,6 @@ export class Segment {
   /** Free the pages of [offset, offset + length); they read as zeros until written. */
   discard(offset: number, length: number): void {
     check(native().segmentDiscard(this.id, offset, length), "freeing shared pages");
-  }
-
-  /** A new mapping of the same file at its current size (after another process grew it, say); pages are mapped as touched. */
-  remap(): Segment {
-    return Segment.open(this.state(), false);
   }
 
   /** Block while the word at `index` (an Int32 index) equals `expected`; see native.futexWait. */

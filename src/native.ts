@@ -14,20 +14,24 @@ export interface NativeAddon {
   anonymousFile(): number;
   /** pipe2(O_CLOEXEC): [readFd, writeFd], or -errno. */
   pipe(): [number, number] | number;
-  /** A new shared segment (memfd, pages reserved): its id in this process, or -errno. */
-  segmentCreate(size: number): number;
+  /**
+   * A new shared segment (memfd, pages reserved): its id in this process, or -errno. reserve > size:
+   * map that much address space, for a segment that will grow (segmentGrow).
+   */
+  segmentCreate(size: number, reserve: number): number;
   /**
    * Map the segment that process `pid` holds as descriptor `fd`, if that is still inode `inode`: its id,
-   * or -errno (ESTALE if not). populate (1): fill the page tables of a large segment now.
+   * or -errno (ESTALE if not). populate (1): fill the page tables of a large segment now. reserve: map
+   * at least that much, for a segment that will grow.
    */
-  segmentOpen(pid: number, fd: number, inode: number, populate: number): number;
+  segmentOpen(pid: number, fd: number, inode: number, populate: number, reserve: number): number;
   /** The segment's inode number. */
   segmentInode(id: number): number;
   /** An ArrayBuffer over the segment; the mapping lives while any such buffer does. */
   segmentBuffer(id: number): ArrayBuffer;
   /** Drop the reference segmentCreate/segmentOpen returned. */
   segmentRelease(id: number): void;
-  /** Make the segment's file at least `size` bytes, reserving the pages of [from, size): 0 or -errno. Mappings keep their length; segmentOpen maps the grown file. */
+  /** Make the segment's file at least `size` bytes, reserving the pages of [from, size): 0 or -errno. Mappings must already cover it (reserve). */
   segmentGrow(id: number, from: number, size: number): number;
   /** Free the pages of [offset, offset + length) (they read as zeros until written): 0 or -errno. */
   segmentDiscard(id: number, offset: number, length: number): number;
