@@ -14,10 +14,9 @@
  * Why a process killed at any instant loses at most its own message: a
  * writer copies its record past `tail` and only then moves `tail`; a reader
  * copies a record out and only then moves `head`. Before its move, each
- * stores where it is going (the PHASE and TARGET words), so that whoever
- * takes over the lock of a dead holder (synchronize.ts hands it on) can
- * finish its bookkeeping: one idempotent store of the counter it had not
- * yet written. Everything else is single stores or atomic adds.
+ * stores where it is going (the TARGET words), so that whoever takes over
+ * the lock of a dead holder (synchronize.ts hands it on) can finish its
+ * bookkeeping: one idempotent store of the count it had not yet written.
  *
  * Why a put never blocks: the ring grows. Every process maps the channel's
  * largest size once (address space only: the file is much smaller), so its
@@ -49,26 +48,25 @@ import { Mutex, me, PROBE_MS, remaining, type Pause, type Steps } from "./synchr
 
 /* Int32 words of the header. Line 0: the writers' side. */
 const WLOCK = 0; // and word 1: a Mutex
-const WPHASE = 2; // 1 while a writer is between its copy and its bookkeeping
-const WTARGET_TAIL = 3;
-const WTARGET_WRITTEN = 4;
-const WRITTEN = 5; // messages written (wrapping)
-const PUT_SEQ = 6;
-const READERS_WAITING = 7;
-const MAXSIZE = 8;
-const GROWN_AT = 11; // when the ring last grew, in seconds (nowSeconds)
+/** Where the writer holding the lock is taking `tail` and WRITTEN (see #repairWriter). */
+const WTARGET_TAIL = 2;
+const WTARGET_WRITTEN = 3;
+const WRITTEN = 4; // messages written (wrapping)
+const PUT_SEQ = 5;
+const READERS_WAITING = 6;
+const MAXSIZE = 7;
 /** How many registered holders each end has (pipes). */
-const OPEN = { read: 9, write: 10 } as const;
+const OPEN = { read: 8, write: 9 } as const;
+const GROWN_AT = 10; // when the ring last grew, in seconds (nowSeconds)
 /* Line 1: the readers' side. */
 const RLOCK = 16; // and word 17
-const RPHASE = 18;
-const RTARGET_HEAD = 19;
-const RTARGET_READ = 20;
-const READ = 21; // messages read (wrapping)
-const GET_SEQ = 22;
-const WRITERS_WAITING = 23;
-const DONE = 24; // taskDone calls (wrapping): unfinished = WRITTEN - DONE
-const JOINERS_WAITING = 25;
+const RTARGET_HEAD = 18;
+const RTARGET_READ = 19;
+const READ = 20; // messages read (wrapping)
+const GET_SEQ = 21;
+const WRITERS_WAITING = 22;
+const DONE = 23; // taskDone calls (wrapping): unfinished = WRITTEN - DONE
+const JOINERS_WAITING = 24;
 /* Line 2: which (head, tail, capacity) slot is current. Positions are byte counters that wrap at 2^32. */
 const CUR = 32;
 const SLOTS = [33, 36] as const;
@@ -76,9 +74,9 @@ const HEAD = 0;
 const TAIL = 1;
 const CAPACITY = 2;
 
-/** Holder tables of pipe ends: Int32 index of each, ENTRIES pairs of (thread id, start time). */
-const TABLE = { read: 64, write: 128 } as const;
-const ENTRIES = 32;
+/** Holder tables of pipe ends: Int32 index of each, ENTRIES pairs of (thread id, start time), to the end of the header page. */
+const ENTRIES = 224;
+const TABLE = { read: 64, write: 64 + 2 * ENTRIES } as const;
 
 /** Where the ring starts; the header page holds everything else. */
 const DATA = 4096;
@@ -229,8 +227,15 @@ export class Channel {
     return { slot, head: Atomics.load(p, slot + HEAD), tail: Atomics.load(p, slot + TAIL), capacity: p[slot + CAPACITY]! };
   }
 
-  /** Switch to a new (head, tail, capacity): fill the slot not in use, then flip. Both locks held. */
+  /**
+   * Switch to a new (head, tail, capacity): fill the slot not in use, then
+   * flip. Both locks held. Positions are renumbered, so a target left by a
+   * holder that died might now equal them by chance: the targets' counts
+   * are set to the present ones first, which makes a repair store nothing.
+   */
   #flip(head: number, tail: number, capacity: number): void {
+    this.#words[WTARGET_WRITTEN] = Atomics.load(this.#words, WRITTEN);
+    this.#words[RTARGET_READ] = Atomics.load(this.#words, READ);
     const cur = Atomics.load(this.#words, CUR);
     const slot = SLOTS[1 - cur]!;
     this.#positions[slot + HEAD] = head;
@@ -239,20 +244,19 @@ export class Channel {
     Atomics.store(this.#words, CUR, 1 - cur);
   }
 
-  /** A writer died holding the write lock: if it had moved `tail`, store the count it had not. */
+  /**
+   * A writer died holding the write lock. If it had moved `tail` to its
+   * target but not counted the message, count it. (Before the move, or after
+   * the count, there is nothing to do: the store below then changes nothing.)
+   */
   #repairWriter(): void {
-    if (Atomics.load(this.#words, WPHASE) === 1) {
-      if (this.#ring().tail === (Atomics.load(this.#words, WTARGET_TAIL) >>> 0)) Atomics.store(this.#words, WRITTEN, Atomics.load(this.#words, WTARGET_WRITTEN));
-      Atomics.store(this.#words, WPHASE, 0);
-    }
+    if (this.#ring().tail === (this.#words[WTARGET_TAIL]! >>> 0)) Atomics.store(this.#words, WRITTEN, this.#words[WTARGET_WRITTEN]!);
     this.#wakeAll();
   }
 
+  /** The same for a reader that died between moving `head` and counting. */
   #repairReader(): void {
-    if (Atomics.load(this.#words, RPHASE) === 1) {
-      if (this.#ring().head === (Atomics.load(this.#words, RTARGET_HEAD) >>> 0)) Atomics.store(this.#words, READ, Atomics.load(this.#words, RTARGET_READ));
-      Atomics.store(this.#words, RPHASE, 0);
-    }
+    if (this.#ring().head === (this.#words[RTARGET_HEAD]! >>> 0)) Atomics.store(this.#words, READ, this.#words[RTARGET_READ]!);
     this.#wakeAll();
   }
 
@@ -319,15 +323,14 @@ export class Channel {
     const { tail, capacity } = ring;
     const position = tail & (capacity - 1);
     const target = (tail + need) >>> 0;
-    Atomics.store(this.#words, WTARGET_TAIL, target | 0);
-    Atomics.store(this.#words, WTARGET_WRITTEN, (written + 1) | 0);
-    Atomics.store(this.#words, WPHASE, 1);
+    // Plain stores: the atomic store of the tail below publishes them with the record.
+    this.#words[WTARGET_TAIL] = target | 0;
+    this.#words[WTARGET_WRITTEN] = (written + 1) | 0;
     this.#view.setUint32(DATA + position, message.payload.length, true);
     this.#bytes[DATA + position + 4] = message.tag;
     this.#copyIn((position + RECORD_HEADER) & (capacity - 1), capacity, message.payload);
     Atomics.store(this.#positions, ring.slot + TAIL, target);
     Atomics.store(this.#words, WRITTEN, (written + 1) | 0);
-    Atomics.store(this.#words, WPHASE, 0);
     Atomics.add(this.#words, PUT_SEQ, 1);
     return true;
   }
@@ -343,12 +346,10 @@ export class Channel {
     const payload = this.#copyOut((position + RECORD_HEADER) & (capacity - 1), capacity, length);
     const read = Atomics.load(this.#words, READ);
     const target = (head + RECORD_HEADER + align8(length)) >>> 0;
-    Atomics.store(this.#words, RTARGET_HEAD, target | 0);
-    Atomics.store(this.#words, RTARGET_READ, (read + 1) | 0);
-    Atomics.store(this.#words, RPHASE, 1);
+    this.#words[RTARGET_HEAD] = target | 0;
+    this.#words[RTARGET_READ] = (read + 1) | 0;
     Atomics.store(this.#positions, slot + HEAD, target);
     Atomics.store(this.#words, READ, (read + 1) | 0);
-    Atomics.store(this.#words, RPHASE, 0);
     Atomics.add(this.#words, GET_SEQ, 1);
     if (target === tail && capacity > SHRINK_ABOVE && nowSeconds() - Atomics.load(this.#words, GROWN_AT) >= SHRINK_AFTER_S) this.#shrink(capacity);
     return { tag, payload };
@@ -484,8 +485,11 @@ export class Channel {
       const seq = Atomics.load(this.#words, PUT_SEQ);
       const got = yield* attempt();
       if (got !== undefined) return got;
-      if (endOfStream && this.#gone("write", probe)) throw new EOFError("the other end of the pipe is closed (or its process died) and nothing is left to read");
       const left = remaining(deadline);
+      // A caller that will not wait gets the liveness check a sleeper gets after each PROBE.
+      if (endOfStream && this.#gone("write", probe || (left === 0 && this.#probeDue()))) {
+        throw new EOFError("the other end of the pipe is closed (or its process died) and nothing is left to read");
+      }
       if (left === 0) return undefined;
       if (this.#spin(seq, Math.min(left < 0 ? Infinity : left, blocking ? SPIN_MS.blocking : SPIN_MS.async))) continue;
       Atomics.add(this.#words, READERS_WAITING, 1);
@@ -589,6 +593,11 @@ export class Channel {
     return { end, entry: this.register(end), tid: who.tid, start: who.start };
   }
 
+  /** Drop an entry registered for a receiver that never took it over (if it did, the entry is its own now and stays). */
+  releaseTransit(transit: Transit): void {
+    this.release(transit.end, transit.entry, transit);
+  }
+
   /** Take over the entry the sender registered for us, or register afresh if it is no longer the sender's. */
   adopt(transit: Transit): number {
     const { end, entry } = transit;
@@ -620,7 +629,11 @@ export class Channel {
     this.#header.wake(PUT_SEQ, 0x7fffffff);
   }
 
-  /** Whether every holder of `end` has closed; with `probe`, also whether every one left has died. */
+  /**
+   * Whether every holder of `end` has closed; with `probe`, also whether
+   * every one left has died (their entries are then cleared, so that the
+   * next look needs no probe).
+   */
   #gone(end: End, probe: boolean): boolean {
     if (Atomics.load(this.#words, OPEN[end]) === 0) return true;
     if (!probe) return false;
@@ -629,6 +642,22 @@ export class Channel {
       const tid = Atomics.load(this.#words, at);
       if (tid !== 0 && startTimeOf(tid) === this.#words[at + 1]) return false;
     }
+    this.#writers.lock.acquireSync();
+    try {
+      this.#pruneDead(end);
+    } finally {
+      this.#writeLock.release();
+    }
+    return true;
+  }
+
+  #lastProbe = 0;
+
+  /** Whether a probe of /proc is due for a caller that does not sleep (at most one every PROBE_MS). */
+  #probeDue(): boolean {
+    const now = performance.now();
+    if (now - this.#lastProbe < PROBE_MS) return false;
+    this.#lastProbe = now;
     return true;
   }
 

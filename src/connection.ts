@@ -9,9 +9,9 @@
  */
 import { Channel, type ChannelState, type End, type Holder } from "./channel.ts";
 import { BufferTooShort, TimeoutError, abortError } from "./errors.ts";
-import { decodeMessage, decodeMessageSync, encodeMessage, MessageTag, reduce, registerRebuilder, type Message, type Reduction } from "./reduction.ts";
+import { abandon, decodeMessage, decodeMessageSync, encodeMessage, MessageTag, reduce, registerRebuilder, type Message, type Reduction } from "./reduction.ts";
 import { deadlineOf, me, runAsync, runSync } from "./synchronize.ts";
-import { parseWait, type Wait } from "./waiting.ts";
+import { handled, parseWait, type Wait } from "./waiting.ts";
 
 /**
  * A message whose tag travels as the first payload byte: what a socket
@@ -40,6 +40,8 @@ export interface Transport {
   close(): void;
   /** How this end travels to another process; throws if it cannot. */
   reduction(): Reduction;
+  /** The receiver of `reduction()`'s state is gone (see reduction.ts `abandon`). */
+  abandon?(state: unknown): void;
 }
 
 /** A message split back into its tag and payload (see FRAME). */
@@ -69,12 +71,14 @@ function checkMaxLength(message: Message, maxlength: number | undefined): void {
 /** One end of a two-way (or one-way) message channel between processes. `S` is what it sends, `R` what it receives. */
 export class Connection<S = unknown, R = S> implements Disposable {
   #transport: Transport | undefined;
+  readonly #reservedBy: Transport;
   readonly readable: boolean;
   readonly writable: boolean;
 
   /** @internal Connections come from Pipe(), Listener.accept() and Client(). */
   constructor(transport: Transport) {
     this.#transport = transport;
+    this.#reservedBy = transport;
     this.readable = transport.readable;
     this.writable = transport.writable;
   }
@@ -162,8 +166,12 @@ export class Connection<S = unknown, R = S> implements Disposable {
 
   /** Whether there is something to read (or the other end has gone), waiting up to `timeout` ms (default 0: just look; null: forever). */
   poll(wait: Wait = 0): Promise<boolean> {
-    const { timeout, signal } = parseWait(wait);
-    return this.#reader().poll(timeout === null ? null : Math.max(0, timeout), signal);
+    try {
+      const { timeout, signal } = parseWait(wait);
+      return this.#reader().poll(timeout === null ? null : Math.max(0, timeout), signal);
+    } catch (err) {
+      return handled(Promise.reject(err));
+    }
   }
 
   pollSync(timeout: number | null = 0): boolean {
@@ -188,6 +196,11 @@ export class Connection<S = unknown, R = S> implements Disposable {
 
   [reduce](): Reduction {
     return this.#open().reduction();
+  }
+
+  /** Even once this end is closed: what it reserved for a receiver is not this end's to keep. */
+  [abandon](state: unknown): void {
+    this.#reservedBy.abandon?.(state);
   }
 }
 
@@ -258,6 +271,13 @@ class ChannelTransport implements Transport {
     if (this.#inbox) state.inbox = this.#inbox.state(this.#inbox.registerTransit("read"));
     if (this.#outbox) state.outbox = this.#outbox.state(this.#outbox.registerTransit("write"));
     return { type: "PipeConnection", module: import.meta.url, state };
+  }
+
+  /** The receiver of a reduction is gone: drop the holder entries it did not take over. */
+  abandon(state: unknown): void {
+    const { inbox, outbox } = state as PipeEndState;
+    if (this.#inbox && inbox?.transit) this.#inbox.releaseTransit(inbox.transit);
+    if (this.#outbox && outbox?.transit) this.#outbox.releaseTransit(outbox.transit);
   }
 }
 

@@ -158,9 +158,15 @@ export class Process {
         : startSpawnChild(header, body.data, body.handles);
     processesByChild.set(this.#child, this);
     track(this.#child);
-    // Shared objects among the arguments are re-opened by the child through this process: keep them until it exits.
+    // Shared objects among the arguments are re-opened by the child through this process: keep them until it
+    // exits, then take back what it never took over (a child killed before it decoded its arguments).
     const references = body.references;
-    if (references.length > 0) void this.#child.exited.then(() => references.splice(0));
+    if (references.length > 0) {
+      void this.#child.exited.then(() => {
+        body.release();
+        references.splice(0);
+      });
+    }
     // The parent keeps no reference to what only the child needs (bpo-30775).
     this.#target = undefined;
     this.#args = [];

@@ -47,6 +47,18 @@ export interface Reducible {
   [reduce](): Reduction;
 }
 
+/**
+ * Implemented by library objects whose reduction reserved something for the
+ * receiver (a pipe end registers the receiver as a holder in advance):
+ * called with that reduction's state once the receiver is gone, so that
+ * what it never took over (it died first) is given back.
+ */
+export const abandon = Symbol.for("multiproc.abandon");
+
+interface Abandonable {
+  [abandon](state: unknown): void;
+}
+
 /** Thrown when a value cannot be sent; `path` locates the offending part, e.g. `args[1].cb`. */
 export class SerializationError extends TypeError {
   constructor(
@@ -116,6 +128,8 @@ export interface Dumped {
    * receiver has them open: the receiver re-opens them through this process.
    */
   references: Reducible[];
+  /** Call once the receiver is gone: see `abandon`. */
+  release(): void;
 }
 
 export interface DumpOptions {
@@ -138,7 +152,12 @@ export function dumps(value: unknown, options: DumpOptions = {}): Dumped {
   } catch (err) {
     throw new SerializationError(`${root} cannot be serialized: ${(err as Error).message}`, root);
   }
-  return { data, handles: walker.handles, references: [...walker.reductions.keys()] };
+  const reductions = walker.reductions;
+  const release = () => {
+    for (const [object, reduction] of reductions) (object as Partial<Abandonable>)[abandon]?.(reduction.state);
+    reductions.clear();
+  };
+  return { data, handles: walker.handles, references: [...reductions.keys()], release };
 }
 
 /** Rebuild a value from `dumps`, importing the modules it refers to first. */
@@ -471,6 +490,8 @@ export interface Message {
 }
 
 const utf8 = new TextEncoder();
+/** ES2024's String.prototype.isWellFormed (Node 20 has it; the compiler's lib stops at ES2022). */
+type WellFormed = string & { isWellFormed(): boolean };
 const fromUtf8 = new TextDecoder();
 const EMPTY = new Uint8Array(0);
 /** Numbers go through these (a DataView per message costs more than the rest of a queue put). */
@@ -484,7 +505,9 @@ export function encodeMessage(value: unknown, root = "value"): Message {
       scratchNumber[0] = value;
       return { tag: MessageTag.Number, payload: scratchBytes.slice() };
     case "string":
-      return { tag: MessageTag.String, payload: utf8.encode(value) };
+      // UTF-8 cannot carry a lone surrogate (it would arrive as U+FFFD): such strings take the general path.
+      if ((value as WellFormed).isWellFormed()) return { tag: MessageTag.String, payload: utf8.encode(value) };
+      break;
     case "undefined":
       return { tag: MessageTag.Undefined, payload: EMPTY };
     case "boolean":
