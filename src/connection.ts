@@ -121,23 +121,23 @@ export class Connection<S = unknown, R = S> implements Disposable {
     if (signal?.aborted) throw abortError(signal);
     const message = await transport.read(timeout, signal);
     if (!message) throw new TimeoutError(`nothing arrived within ${timeout} ms`);
-    return unframe(message);
+    return message;
   }
 
   #readSync(timeout: number | null | undefined): Message {
     const { timeout: limit } = parseWait(timeout);
     const message = this.#reader().readSync(limit);
     if (!message) throw new TimeoutError(`nothing arrived within ${limit} ms`);
-    return unframe(message);
+    return message;
   }
 
   /** The next value. Rejects with EOFError once the other end is closed (or its process died) and nothing is left; TimeoutError after `timeout`. */
   async recv(wait?: Wait): Promise<R> {
-    return (await decodeMessage(await this.#read(wait))) as R;
+    return (await decodeMessage(unframe(await this.#read(wait)))) as R;
   }
 
   recvSync(timeout?: number | null): R {
-    return decodeMessageSync(this.#readSync(timeout)) as R;
+    return decodeMessageSync(unframe(this.#readSync(timeout))) as R;
   }
 
   /** The next message's bytes (whatever sent it). A message longer than `maxlength` is an error. */

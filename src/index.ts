@@ -62,6 +62,7 @@ export {
 export { SharedArray as Array } from "./sharedctypes.ts";
 export { Queue, SimpleQueue, JoinableQueue, type QueueWait } from "./queues.ts";
 export { Connection, Pipe } from "./connection.ts";
+export { Listener, Client, type Address, type BoundAddress, type Family, type ListenerOptions, type ClientOptions } from "./listener.ts";
 export { registerTarget, FunctionLookupError, type ModuleHandle } from "./functionRefs.ts";
 export { registerSerializable, SerializationError, reduce, registerRebuilder, type Reducible, type Reduction } from "./reduction.ts";
 export type { Wait, WaitOptions, BlockingWaitOptions } from "./waiting.ts";

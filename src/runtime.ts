@@ -46,6 +46,7 @@ interface BuiltinModules {
   "node:util": typeof import("node:util");
   "node:v8": typeof import("node:v8");
   "node:crypto": typeof import("node:crypto");
+  "node:dns": typeof import("node:dns");
   "node:inspector": typeof import("node:inspector");
   "node:module": typeof import("node:module");
   "node:net": typeof import("node:net");
