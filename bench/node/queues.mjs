@@ -11,9 +11,9 @@
  *   4 → 4, 200k ints                 4 producer children (50,000 each) and 4 consumer children
  *                                    (50,000 gets each, await get), one Queue; msgs/s from go until every
  *                                    consumer has reported its sum on a results queue.
- *   Pipe round trip                  one echo child, ROUND_TRIPS × (send, recv) from the parent; µs per
- *                                    round trip (median of runs), blocking forms on both ends (sync) or
- *                                    await recv() on both (async).
+ *   Pipe round trip                  one echo child, WARM_TRIPS unmeasured then ROUND_TRIPS × (send, recv)
+ *                                    from the parent; µs per round trip (mean of a run; median of runs),
+ *                                    blocking forms on both ends (sync) or await recv() on both (async).
  */
 import { Worker, MessageChannel } from "node:worker_threads";
 import { Event, JoinableQueue, Pipe, Process, Queue, Semaphore, SimpleQueue, getContext, isMain } from "../../dist/index.js";
@@ -28,7 +28,9 @@ const ROUND_TRIP = "Pipe round trip";
 const N = 200_000;
 const BLOCK_COUNT = 20_000;
 const BLOCK_SIZE = 64 * 1024;
-const ROUND_TRIPS = 5_000;
+const ROUND_TRIPS = 10_000;
+/** Round trips before the clock starts: both processes' loops get compiled (a fresh child is cold). */
+const WARM_TRIPS = 2_000;
 const RUNS = Math.min(Number(process.env.BENCH_RUNS) || 10, 10);
 
 /** Start children, wait until each is up, set go; resolve with the ms from go until `finish` resolves. */
@@ -95,10 +97,10 @@ async function manyToMany() {
 
 async function roundTrip(mode) {
   const [here, there] = Pipe();
-  const child = new Process({ target: echo, args: [there, ROUND_TRIPS + 10, mode] });
+  const child = new Process({ target: echo, args: [there, ROUND_TRIPS + WARM_TRIPS, mode] });
   child.start();
   there.close();
-  for (let i = 0; i < 10; i++) {
+  for (let i = 0; i < WARM_TRIPS; i++) {
     here.send(i);
     await here.recv();
   }

@@ -6,7 +6,7 @@
   20k x 64 KiB, 1 -> 1       the same with 20,000 bytes objects of 64 KiB; GB/s (2^30 bytes)
   4 -> 4, 200k ints          4 producer and 4 consumer children on one Queue; from go until every consumer has
                              put its sum on a results queue
-  Pipe round trip            one echo child, ROUND_TRIPS x (send, recv); us per round trip
+  Pipe round trip            one echo child, WARM_TRIPS unmeasured, then ROUND_TRIPS x (send, recv); us per round trip
 
 The work stays under `if __name__ == "__main__":`; children run the module-level targets."""
 import multiprocessing as mp
@@ -22,7 +22,8 @@ ROUND_TRIP = "Pipe round trip"
 N = 200_000
 BLOCK_COUNT = 20_000
 BLOCK_SIZE = 64 * 1024
-ROUND_TRIPS = 5_000
+ROUND_TRIPS = 10_000
+WARM_TRIPS = 2_000
 RUNS = min(int(os.environ.get("BENCH_RUNS") or 10), 10)
 
 
@@ -143,10 +144,10 @@ def many_to_many():
 
 def round_trip():
     here, there = mp.Pipe()
-    child = mp.Process(target=echo, args=(there, ROUND_TRIPS + 10))
+    child = mp.Process(target=echo, args=(there, ROUND_TRIPS + WARM_TRIPS))
     child.start()
     there.close()
-    for i in range(10):
+    for i in range(WARM_TRIPS):
         here.send(i)
         here.recv()
     t0 = now()
