@@ -67,16 +67,21 @@ const GET_SEQ = 21;
 const WRITERS_WAITING = 22;
 const DONE = 23; // taskDone calls (wrapping): unfinished = WRITTEN - DONE
 const JOINERS_WAITING = 24;
-/* Line 2: which (head, tail, capacity) slot is current. Positions are byte counters that wrap at 2^32. */
-const CUR = 32;
-const SLOTS = [33, 36] as const;
-const HEAD = 0;
-const TAIL = 1;
-const CAPACITY = 2;
+/*
+ * Line 2: GEN, the ring's generation: bumped by each flip to a new
+ * (head, tail, capacity) (GEN & 1 names the current slot), then the two
+ * capacities. Heads (line 3, the readers') and tails (line 4, the
+ * writers') have lines of their own, so that a put and a get do not fight
+ * over one line. Positions are byte counters that wrap at 2^32.
+ */
+const GEN = 32;
+const CAPACITY_AT = [33, 34] as const;
+const HEAD_AT = [48, 49] as const;
+const TAIL_AT = [64, 65] as const;
 
 /** Holder tables of pipe ends: Int32 index of each, ENTRIES pairs of (thread id, start time), to the end of the header page. */
 const ENTRIES = 224;
-const TABLE = { read: 64, write: 64 + 2 * ENTRIES } as const;
+const TABLE = { read: 80, write: 80 + 2 * ENTRIES } as const;
 
 /** Where the ring starts; the header page holds everything else. */
 const DATA = 4096;
@@ -108,8 +113,8 @@ const SPIN_MS = { blocking: 0.05, async: 0.01 } as const;
 export type End = "read" | "write";
 
 interface Ring {
-  /** Int32 index of the current slot. */
-  slot: number;
+  /** GEN when read; GEN & 1 is the current slot. */
+  gen: number;
   head: number;
   tail: number;
   capacity: number;
@@ -188,7 +193,7 @@ export class Channel {
   static create(maxsize = 0): Channel {
     const channel = new Channel(Segment.create(DATA + INITIAL_CAPACITY, DATA + MAX_CAPACITY));
     channel.#words[MAXSIZE] = Math.max(0, maxsize);
-    channel.#positions[SLOTS[0] + CAPACITY] = INITIAL_CAPACITY;
+    channel.#positions[CAPACITY_AT[0]] = INITIAL_CAPACITY;
     return channel;
   }
 
@@ -222,26 +227,57 @@ export class Channel {
   // ---- the ring's state, and what the next holder of a dead one's lock finishes ----
 
   #ring(): Ring {
-    const slot = SLOTS[Atomics.load(this.#words, CUR)]!;
+    const gen = Atomics.load(this.#words, GEN);
+    const slot = gen & 1;
     const p = this.#positions;
-    return { slot, head: Atomics.load(p, slot + HEAD), tail: Atomics.load(p, slot + TAIL), capacity: p[slot + CAPACITY]! };
+    return { gen, head: Atomics.load(p, HEAD_AT[slot]), tail: Atomics.load(p, TAIL_AT[slot]), capacity: p[CAPACITY_AT[slot]]! };
+  }
+
+  /*
+   * What this process last read of the other side's position, and in which
+   * generation: a tail only grows and a head only follows it, so a reader
+   * that saw tail T may take every record before T without looking again,
+   * and a writer that saw head H knows at least that much room is free.
+   * Only when that is not enough is the other side's line read again.
+   */
+  #seenTail = 0;
+  #seenTailGen = -1;
+  #seenHead = 0;
+  #seenHeadGen = -1;
+
+  /** A tail past `head` (the real one if the one seen is not), for generation `gen`. */
+  #tailPast(gen: number, head: number): number {
+    if (gen !== this.#seenTailGen || ((this.#seenTail - head) | 0) <= 0) {
+      this.#seenTail = Atomics.load(this.#positions, TAIL_AT[gen & 1]);
+      this.#seenTailGen = gen;
+    }
+    return this.#seenTail;
+  }
+
+  /** Bytes used in generation `gen` with tail `tail`, as far as a head seen says: an upper bound, exact when `fresh`. */
+  #used(gen: number, tail: number, fresh: boolean): number {
+    if (fresh || gen !== this.#seenHeadGen) {
+      this.#seenHead = Atomics.load(this.#positions, HEAD_AT[gen & 1]);
+      this.#seenHeadGen = gen;
+    }
+    return (tail - this.#seenHead) >>> 0;
   }
 
   /**
    * Switch to a new (head, tail, capacity): fill the slot not in use, then
-   * flip. Both locks held. Positions are renumbered, so a target left by a
-   * holder that died might now equal them by chance: the targets' counts
+   * bump GEN. Both locks held. Positions are renumbered, so a target left by
+   * a holder that died might now equal them by chance: the targets' counts
    * are set to the present ones first, which makes a repair store nothing.
    */
   #flip(head: number, tail: number, capacity: number): void {
     this.#words[WTARGET_WRITTEN] = Atomics.load(this.#words, WRITTEN);
     this.#words[RTARGET_READ] = Atomics.load(this.#words, READ);
-    const cur = Atomics.load(this.#words, CUR);
-    const slot = SLOTS[1 - cur]!;
-    this.#positions[slot + HEAD] = head;
-    this.#positions[slot + TAIL] = tail;
-    this.#positions[slot + CAPACITY] = capacity;
-    Atomics.store(this.#words, CUR, 1 - cur);
+    const gen = Atomics.load(this.#words, GEN);
+    const slot = (gen + 1) & 1;
+    this.#positions[HEAD_AT[slot]] = head;
+    this.#positions[TAIL_AT[slot]] = tail;
+    this.#positions[CAPACITY_AT[slot]] = capacity;
+    Atomics.store(this.#words, GEN, (gen + 1) | 0);
   }
 
   /**
@@ -318,9 +354,12 @@ export class Channel {
     const written = Atomics.load(this.#words, WRITTEN);
     if (bounded && this.maxsize > 0 && ((written - Atomics.load(this.#words, READ)) | 0) >= this.maxsize) return false;
     const need = RECORD_HEADER + align8(message.payload.length);
-    let ring = this.#ring();
-    if (((ring.tail - ring.head) >>> 0) + need > ring.capacity) ring = this.#grow(need);
-    const { tail, capacity } = ring;
+    let gen = Atomics.load(this.#words, GEN);
+    let tail = Atomics.load(this.#positions, TAIL_AT[gen & 1]);
+    let capacity = this.#positions[CAPACITY_AT[gen & 1]]!;
+    if (this.#used(gen, tail, false) + need > capacity && this.#used(gen, tail, true) + need > capacity) {
+      ({ gen, tail, capacity } = this.#grow(need));
+    }
     const position = tail & (capacity - 1);
     const target = (tail + need) >>> 0;
     // Plain stores: the atomic store of the tail below publishes them with the record.
@@ -329,15 +368,19 @@ export class Channel {
     this.#view.setUint32(DATA + position, message.payload.length, true);
     this.#bytes[DATA + position + 4] = message.tag;
     this.#copyIn((position + RECORD_HEADER) & (capacity - 1), capacity, message.payload);
-    Atomics.store(this.#positions, ring.slot + TAIL, target);
+    Atomics.store(this.#positions, TAIL_AT[gen & 1], target);
     Atomics.store(this.#words, WRITTEN, (written + 1) | 0);
     Atomics.add(this.#words, PUT_SEQ, 1);
     return true;
   }
 
   #readLocked(): Message | undefined {
-    const { slot, head, tail, capacity } = this.#ring();
+    const gen = Atomics.load(this.#words, GEN);
+    const slot = gen & 1;
+    const head = Atomics.load(this.#positions, HEAD_AT[slot]);
+    const tail = this.#tailPast(gen, head);
     if (head === tail) return undefined;
+    const capacity = this.#positions[CAPACITY_AT[slot]]!;
     const position = head & (capacity - 1);
     const length = this.#view.getUint32(DATA + position, true);
     // Records are whole by construction; this guards the mapping (past the file's end lies a SIGBUS).
@@ -348,7 +391,7 @@ export class Channel {
     const target = (head + RECORD_HEADER + align8(length)) >>> 0;
     this.#words[RTARGET_HEAD] = target | 0;
     this.#words[RTARGET_READ] = (read + 1) | 0;
-    Atomics.store(this.#positions, slot + HEAD, target);
+    Atomics.store(this.#positions, HEAD_AT[slot], target);
     Atomics.store(this.#words, READ, (read + 1) | 0);
     Atomics.add(this.#words, GET_SEQ, 1);
     if (target === tail && capacity > SHRINK_ABOVE && nowSeconds() - Atomics.load(this.#words, GROWN_AT) >= SHRINK_AFTER_S) this.#shrink(capacity);
@@ -425,8 +468,9 @@ export class Channel {
 
   /** Whether a message is there (a snapshot). */
   #available(): boolean {
-    const slot = SLOTS[Atomics.load(this.#words, CUR)]!;
-    return Atomics.load(this.#positions, slot + HEAD) !== Atomics.load(this.#positions, slot + TAIL);
+    const gen = Atomics.load(this.#words, GEN);
+    const head = Atomics.load(this.#positions, HEAD_AT[gen & 1]);
+    return this.#tailPast(gen, head) !== head;
   }
 
   /** Read one message if there is one, waiting only for the lock. */
