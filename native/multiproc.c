@@ -14,6 +14,13 @@
 #include "sync.h"
 #include "waiter.h"
 #include "shm.h"
+#include <stddef.h>
+#include <string.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #ifdef __linux__
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -296,11 +303,91 @@ static napi_value cancel_wait(napi_env env, napi_callback_info info) {
   return out;
 }
 
+
+/*
+ * listenSocket(path, host, port, backlog): a listening socket, bound now
+ * (Node's listen() binds later, on the event loop; Python's Listener raises
+ * EADDRINUSE from its constructor and knows its port at once). `path`: a
+ * Unix socket ("\0name": the abstract namespace), else IPv4 `host:port`
+ * with SO_REUSEADDR, as Python's Listener. Returns [fd, port, bound IPv4
+ * address] ("" for a Unix socket), or -errno
+ * (-ENOENT for a host name that does not resolve to IPv4). Node adopts the
+ * descriptor with server.listen({ fd }).
+ */
+static napi_value listen_socket(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) return make_int(env, -EINVAL);
+  char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+  char host[256];
+  size_t path_len = 0, host_len = 0;
+  napi_valuetype path_type;
+  napi_typeof(env, argv[0], &path_type);
+  int is_unix = path_type == napi_string;
+  if (is_unix && napi_get_value_string_utf8(env, argv[0], path, sizeof path, &path_len) != napi_ok) return make_int(env, -EINVAL);
+  if (is_unix && path_len >= sizeof(((struct sockaddr_un *)0)->sun_path)) return make_int(env, -ENAMETOOLONG);
+  if (!is_unix && napi_get_value_string_utf8(env, argv[1], host, sizeof host, &host_len) != napi_ok) return make_int(env, -EINVAL);
+  int32_t port = 0, backlog = 0;
+  if (napi_get_value_int32(env, argv[2], &port) != napi_ok || napi_get_value_int32(env, argv[3], &backlog) != napi_ok) return make_int(env, -EINVAL);
+
+  int fd;
+  char bound[INET_ADDRSTRLEN] = "";
+  if (is_unix) {
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, path, path_len);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return make_int(env, -errno);
+    /*
+     * A path is NUL-terminated. An abstract name ("\0...") is the whole zero-padded sun_path, as libuv
+     * (and so Node's net.connect, which our Client uses) names it.
+     */
+    socklen_t len = path[0] == 0 ? (socklen_t)sizeof addr : (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_len + 1);
+    if (bind(fd, (struct sockaddr *)&addr, len) != 0 || listen(fd, backlog) != 0) {
+      int e = errno;
+      close(fd);
+      return make_int(env, -e);
+    }
+  } else {
+    struct addrinfo hints, *found = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    if (getaddrinfo(host, NULL, &hints, &found) != 0 || !found) return make_int(env, -ENOENT);
+    struct sockaddr_in addr;
+    memcpy(&addr, found->ai_addr, sizeof addr);
+    freeaddrinfo(found);
+    addr.sin_port = htons((uint16_t)port);
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return make_int(env, -errno);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    socklen_t len = sizeof addr;
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, backlog) != 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &len) != 0) {
+      int e = errno;
+      close(fd);
+      return make_int(env, -e);
+    }
+    port = ntohs(addr.sin_port);
+    inet_ntop(AF_INET, &addr.sin_addr, bound, sizeof bound);
+  }
+  napi_value out, address;
+  if (napi_create_array_with_length(env, 3, &out) != napi_ok || napi_create_string_utf8(env, bound, NAPI_AUTO_LENGTH, &address) != napi_ok) return NULL;
+  napi_set_element(env, out, 0, make_int(env, fd));
+  napi_set_element(env, out, 1, make_int(env, port));
+  napi_set_element(env, out, 2, address);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"setParentDeathSignal", NULL, set_parent_death_signal, NULL, NULL, NULL, napi_default, NULL},
       {"anonymousFile", NULL, anonymous_file, NULL, NULL, NULL, napi_default, NULL},
       {"pipe", NULL, make_pipe, NULL, NULL, NULL, napi_default, NULL},
+      {"listenSocket", NULL, listen_socket, NULL, NULL, NULL, napi_default, NULL},
       {"segmentCreate", NULL, segment_create, NULL, NULL, NULL, napi_default, NULL},
       {"segmentOpen", NULL, segment_open, NULL, NULL, NULL, napi_default, NULL},
       {"segmentBuffer", NULL, segment_buffer, NULL, NULL, NULL, napi_default, NULL},

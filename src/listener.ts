@@ -6,15 +6,16 @@
  *
  * Decisions where Node and Python differ:
  *
- *   - Binding. `new Listener(...)` starts binding and returns at once; a
- *     socket cannot be bound synchronously in Node. `listener.listening`
- *     resolves when it is bound and rejects with the OS error (EADDRINUSE,
- *     EACCES, ...) where Python's constructor raises; `accept()` waits for
- *     the binding and rejects with the same error. `listener.address` is the
- *     real address once bound: at once for a Unix path, after
- *     `await listener.listening` for TCP (reading it earlier throws).
+ *   - Binding happens in the constructor, as in Python: the addon binds
+ *     and listens (native listenSocket) and Node adopts the descriptor, so
+ *     EADDRINUSE (or EACCES, ENOTFOUND...) throws from `new Listener()` and
+ *     `listener.address` is the real address at once (the port the kernel
+ *     chose for port 0). `listener.listening` resolves once Node's server
+ *     has taken the socket over; accept() may be called before that.
  *     Host names resolve to IPv4 only, as Python's AF_INET does ("localhost"
- *     is 127.0.0.1, never ::1, so Python clients find us).
+ *     is 127.0.0.1, never ::1, so Python clients find us). An abstract Unix
+ *     name ("\0name") is bound the way libuv names it (the whole zero-padded
+ *     sun_path), so that Node clients find it.
  *   - Connections are taken off the kernel's queue by Node as they come, so
  *     `backlog` defaults to Node's (511) rather than Python's 1. They are
  *     not read from until accept() returns them, as in Python: a peer that
@@ -40,6 +41,7 @@ import type { Server, Socket } from "node:net";
 import { Connection, FRAME, type Transport } from "./connection.ts";
 import { AuthenticationError, BrokenPipeError, EOFError, abortError } from "./errors.ts";
 import { MessageTag, SerializationError, type Message, type Reduction } from "./reduction.ts";
+import { native } from "./native.ts";
 import { builtin } from "./runtime.ts";
 import { handled } from "./waiting.ts";
 
@@ -517,10 +519,21 @@ function authkeyOf(authkey: Uint8Array | null | undefined): Uint8Array | null {
   return new Uint8Array(authkey);
 }
 
-function ipv4(host: string): Promise<string> {
-  if (builtin("node:net").isIP(host) !== 0) return Promise.resolve(host);
-  // node:dns is not in runtime.ts's builtin() table; this is the same lookup builtin() does.
-  return builtin("node:dns").promises.lookup(host, { family: 4 }).then((found) => found.address);
+/** Node's default: it takes connections off the kernel's queue as they come, so Python's 1 would refuse bursts. */
+const DEFAULT_BACKLOG = 511;
+
+/** Bind and listen at once (native.listenSocket); throws the OS error as Node's listen() reports it. */
+function bindNow(endpoint: Endpoint, backlog: number): { fd: number; host: string; port: number } {
+  const host = endpoint.family === "AF_INET" ? endpoint.host : "";
+  const result = native().listenSocket(endpoint.family === "AF_UNIX" ? endpoint.path : null, host, endpoint.family === "AF_INET" ? endpoint.port : 0, backlog);
+  const where = endpoint.family === "AF_UNIX" ? JSON.stringify(endpoint.path) : `${host}:${endpoint.port}`;
+  if (typeof result === "number") {
+    if (result === -2 && endpoint.family === "AF_INET") throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}: no IPv4 address`), { code: "ENOTFOUND", hostname: host });
+    const code = builtin("node:util").getSystemErrorName(result);
+    throw Object.assign(new Error(`listen ${code}: cannot listen on ${where}`), { code, errno: result, syscall: "listen", address: where });
+  }
+  const [fd, port, address] = result;
+  return { fd, host: address, port };
 }
 
 /** Unix socket files bound and not yet closed: removed at exit, as Python's util.Finalize does (closing removes them already). */
@@ -535,26 +548,27 @@ function removeAtExit(path: string): void {
   boundPaths.add(path);
 }
 
-function removeBoundPaths(): void {
-  const { unlinkSync } = builtin("node:fs");
-  for (const path of boundPaths) {
-    try {
-      unlinkSync(path);
-    } catch {
-      // Already gone.
-    }
+function removeSocketFile(path: string): void {
+  try {
+    builtin("node:fs").unlinkSync(path);
+  } catch {
+    // Already gone.
   }
+}
+
+function removeBoundPaths(): void {
+  for (const path of boundPaths) removeSocketFile(path);
   boundPaths.clear();
 }
 
 /** A bound socket that accepts Connections (Python's multiprocessing.connection.Listener). */
 export class Listener implements Disposable, AsyncDisposable {
-  /** Resolves once bound and listening; rejects with the OS error (EADDRINUSE, ...) if binding fails, or if closed first. */
+  /** Resolves once Node's server has taken over the bound socket; rejects if closed first. */
   readonly listening: Promise<void>;
   readonly #server: Server;
   readonly #endpoint: Endpoint;
   readonly #authkey: Uint8Array | null;
-  #address: BoundAddress | undefined;
+  readonly #address: BoundAddress;
   #bindError: Error | undefined;
   /** Rejects `listening` (a no-op once it has settled). */
   #notListening!: (error: Error) => void;
@@ -573,21 +587,15 @@ export class Listener implements Disposable, AsyncDisposable {
     const server = builtin("node:net").createServer({ pauseOnConnect: true, noDelay: true });
     this.#server = server;
     server.on("connection", (socket) => this.#arrived(socket));
+    // Bound here and now, as Python's constructor does: EADDRINUSE throws, and the real port is known at once.
+    const bound = bindNow(endpoint, options.backlog ?? DEFAULT_BACKLOG);
+    this.#address = endpoint.family === "AF_UNIX" ? endpoint.path : [bound.host, bound.port];
+    if (endpoint.family === "AF_UNIX" && !endpoint.path.startsWith("\0")) removeAtExit(endpoint.path);
     this.listening = new Promise<void>((resolve, reject) => {
       this.#notListening = reject;
-      server.once("listening", () => {
-        if (this.#closed) {
-          // close() came while the host name was being looked up; it has rejected `listening` already.
-          server.close();
-          return;
-        }
-        const bound = server.address()!;
-        this.#address = typeof bound === "string" ? bound : [bound.address, bound.port];
-        if (endpoint.family === "AF_UNIX" && !endpoint.path.startsWith("\0")) removeAtExit(endpoint.path);
-        resolve();
-      });
+      server.once("listening", () => resolve());
       server.on("error", (err) => {
-        if (this.#address === undefined) {
+        if (!server.listening) {
           this.#bindError = err;
           for (const waiter of this.#accepting.splice(0)) waiter.fail(err);
           reject(err);
@@ -597,24 +605,15 @@ export class Listener implements Disposable, AsyncDisposable {
         }
       });
     });
-    // Whoever cares awaits `listening` or accept(); unobserved, a failed bind must not be an unhandled rejection.
+    // Whoever cares awaits `listening` or accept(); unobserved, a failure must not be an unhandled rejection.
     this.listening.catch(() => {});
-    const listen = { backlog: options.backlog, exclusive: true };
-    if (endpoint.family === "AF_UNIX") {
-      server.listen({ ...listen, path: endpoint.path });
-    } else {
-      ipv4(endpoint.host).then(
-        (host) => server.listen({ ...listen, host, port: endpoint.port }),
-        (err: Error) => server.emit("error", err),
-      );
-    }
+    server.listen({ fd: bound.fd });
   }
 
   /** `[host, port]` for TCP (the real port when 0 was asked for), the path for a Unix socket. */
   get address(): BoundAddress {
     if (this.#bindError) throw this.#bindError;
-    const address = this.#address ?? (this.#endpoint.family === "AF_UNIX" ? this.#endpoint.path : undefined);
-    if (address === undefined) throw new Error("the listener is not bound yet: await listener.listening before reading its address");
+    const address = this.#address;
     return typeof address === "string" ? address : [address[0], address[1]];
   }
 
@@ -661,7 +660,8 @@ export class Listener implements Disposable, AsyncDisposable {
     for (const socket of this.#incoming.splice(0)) socket.destroy();
     for (const transport of this.#handshaking) transport.destroy();
     this.#server.close();
-    if (this.#endpoint.family === "AF_UNIX" && this.#address !== undefined) boundPaths.delete(this.#endpoint.path);
+    // Node did not bind it (it adopted our descriptor), so Node will not remove the socket's file either.
+    if (this.#endpoint.family === "AF_UNIX" && boundPaths.delete(this.#endpoint.path)) removeSocketFile(this.#endpoint.path);
   }
 
   [Symbol.dispose](): void {
@@ -673,7 +673,7 @@ export class Listener implements Disposable, AsyncDisposable {
   }
 
   toString(): string {
-    const where = this.#address ?? (this.#endpoint.family === "AF_UNIX" ? this.#endpoint.path : `${this.#endpoint.host}:${this.#endpoint.port}`);
+    const where = this.#address;
     return `<Listener ${typeof where === "string" ? JSON.stringify(where) : `${where[0]}:${where[1]}`}${this.#closed ? " closed" : ""}>`;
   }
 

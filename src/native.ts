@@ -15,6 +15,12 @@ export interface NativeAddon {
   /** pipe2(O_CLOEXEC): [readFd, writeFd], or -errno. */
   pipe(): [number, number] | number;
   /**
+   * A listening socket bound now: a Unix one at `path` ("\0name": abstract), else IPv4 `host:port`
+   * (SO_REUSEADDR). [fd, port, bound IPv4 address ("" for Unix)], or -errno (-ENOENT: the host does
+   * not resolve to IPv4).
+   */
+  listenSocket(path: string | null, host: string, port: number, backlog: number): [number, number, string] | number;
+  /**
    * A new shared segment (memfd, pages reserved): its id in this process, or -errno. reserve > size:
    * map that much address space, for a segment that will grow (segmentGrow).
    */
