@@ -24,8 +24,11 @@
  * the file (segmentGrow reserves the pages, so a full machine is an error
  * rather than a SIGBUS), moves the wrapped part of the ring into the new
  * space and flips to a new (head, tail, capacity) slot: one store again. A
- * large ring that drains gives its pages back (the file never shrinks, so
- * nothing mapped ever lies past its end).
+ * large ring that drains gives its pages back by punching holes: the file
+ * never shrinks, so no part of the ring ever lies past its end (touching
+ * the mapping there would be a SIGBUS). The cost is 2 GiB of address space
+ * per channel in each process that holds it (a problem only under a tight
+ * `ulimit -v`).
  *
  * Waiting: readers sleep on PUT_SEQ, bounded writers on GET_SEQ, joiners on
  * DONE (futex words in the header); a waker makes the system call only when
