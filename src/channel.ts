@@ -155,12 +155,11 @@ function lockPause(mutex: Mutex, repair: () => void): LockPause {
   return {
     lock: {
       acquireSync: () => {
-        if (!mutex.tryAcquire() && mutex.acquireSync(null) === "stolen") repair();
+        if (mutex.acquireSync(null) === "stolen") repair();
         return true;
       },
       acquire: async () => {
-        if (mutex.tryAcquire()) return true;
-        for (let i = 0; i < LOCK_SPINS; i++) if (mutex.owner() === 0 && mutex.tryAcquire()) return true;
+        if (mutex.tryAcquireSpinning(LOCK_SPINS)) return true;
         if ((await mutex.acquireAsync(null)) === "stolen") repair();
         return true;
       },
@@ -428,10 +427,8 @@ export class Channel {
     if (message.payload.length > MAX_MESSAGE) throw new RangeError(`a message of ${message.payload.length} bytes is too large (at most ${MAX_MESSAGE})`);
   }
 
-  /** Write without waiting for room (the lock aside). False when bounded and full. */
-  tryWrite(message: Message, bounded = true): boolean {
-    this.#checkSize(message);
-    this.#writers.lock.acquireSync();
+  /** With the write lock taken: write, let the lock go, wake a reader. False when bounded and full. */
+  #putAndRelease(message: Message, bounded: boolean): boolean {
     let written: boolean;
     try {
       written = this.#writeLocked(message, bounded);
@@ -442,22 +439,20 @@ export class Channel {
     return written;
   }
 
+  /** Write without waiting for room (the lock aside). False when bounded and full. */
+  tryWrite(message: Message, bounded = true): boolean {
+    this.#checkSize(message);
+    this.#writers.lock.acquireSync();
+    return this.#putAndRelease(message, bounded);
+  }
+
   /** A bounded write that waits for room until `deadline` (performance.now() ms; Infinity: no limit). */
   *writeSteps(message: Message, deadline: number): Steps<boolean> {
     this.#checkSize(message);
     for (;;) {
       const seq = Atomics.load(this.#words, GET_SEQ);
       yield this.#writers;
-      let written: boolean;
-      try {
-        written = this.#writeLocked(message, true);
-      } finally {
-        this.#writeLock.release();
-      }
-      if (written) {
-        this.#wakeReaders();
-        return true;
-      }
+      if (this.#putAndRelease(message, true)) return true;
       const left = remaining(deadline);
       if (left === 0) return false;
       Atomics.add(this.#words, WRITERS_WAITING, 1);
@@ -476,10 +471,8 @@ export class Channel {
     return this.#tailPast(gen, head) !== head;
   }
 
-  /** Read one message if there is one, waiting only for the lock. */
-  tryRead(): Message | undefined {
-    if (!this.#available()) return undefined;
-    this.#readers.lock.acquireSync();
+  /** With the read lock taken: read, let the lock go, wake waiting writers. */
+  #takeAndRelease(): Message | undefined {
     let message: Message | undefined;
     try {
       message = this.#readLocked();
@@ -488,6 +481,13 @@ export class Channel {
     }
     if (message) this.#wakeWriters();
     return message;
+  }
+
+  /** Read one message if there is one, waiting only for the lock. */
+  tryRead(): Message | undefined {
+    if (!this.#available()) return undefined;
+    this.#readers.lock.acquireSync();
+    return this.#takeAndRelease();
   }
 
   /**
@@ -515,14 +515,7 @@ export class Channel {
   *#takeSteps(): Steps<Message | undefined> {
     if (!this.#available()) return undefined;
     yield this.#readers;
-    let message: Message | undefined;
-    try {
-      message = this.#readLocked();
-    } finally {
-      this.#readLock.release();
-    }
-    if (message) this.#wakeWriters();
-    return message;
+    return this.#takeAndRelease();
   }
 
   /** Try `attempt` until it gives something, sleeping on PUT_SEQ between tries. */
@@ -595,14 +588,30 @@ export class Channel {
     return TABLE[end] + 2 * index;
   }
 
-  /** Register this thread as a holder of `end`; the entry index. */
-  register(end: End): number {
+  /** The holder tables change under the write lock. */
+  #underWriteLock<T>(change: () => T): T {
     this.#writers.lock.acquireSync();
     try {
-      return this.#claimFree(end, me());
+      return change();
     } finally {
       this.#writeLock.release();
     }
+  }
+
+  /** Whether entry word `at` names `who`. */
+  #holds(at: number, who: Holder): boolean {
+    return this.#words[at] === who.tid && this.#words[at + 1] === who.start;
+  }
+
+  /** Whether entry word `at` names a thread that still runs (the start time tells it from a later one with its id). */
+  #alive(at: number): boolean {
+    const tid = Atomics.load(this.#words, at);
+    return tid !== 0 && startTimeOf(tid) === this.#words[at + 1];
+  }
+
+  /** Register this thread as a holder of `end`; the entry index. */
+  register(end: End): number {
+    return this.#underWriteLock(() => this.#claimFree(end, me()));
   }
 
   #claimFree(end: End, who: Holder): number {
@@ -624,8 +633,7 @@ export class Channel {
   #pruneDead(end: End): void {
     for (let i = 0; i < ENTRIES; i++) {
       const at = this.#entry(end, i);
-      const tid = this.#words[at]!;
-      if (tid !== 0 && startTimeOf(tid) !== this.#words[at + 1]) this.#clear(end, at);
+      if (this.#words[at] !== 0 && !this.#alive(at)) this.#clear(end, at);
     }
   }
 
@@ -648,31 +656,23 @@ export class Channel {
   /** Take over the entry the sender registered for us, or register afresh if it is no longer the sender's. */
   adopt(transit: Transit): number {
     const { end, entry } = transit;
-    this.#writers.lock.acquireSync();
-    try {
+    return this.#underWriteLock(() => {
       const at = this.#entry(end, entry);
       const who = me();
-      if (this.#words[at] === transit.tid && this.#words[at + 1] === transit.start) {
-        this.#words[at + 1] = who.start;
-        Atomics.store(this.#words, at, who.tid);
-        return entry;
-      }
-      return this.#claimFree(end, who);
-    } finally {
-      this.#writeLock.release();
-    }
+      if (!this.#holds(at, transit)) return this.#claimFree(end, who);
+      this.#words[at + 1] = who.start;
+      Atomics.store(this.#words, at, who.tid);
+      return entry;
+    });
   }
 
   /** Drop holder entry `entry` of `end`, if it is still ours, and wake readers so they see an end of stream. */
   release(end: End, entry: number, holder: Holder): void {
-    this.#writers.lock.acquireSync();
-    try {
+    this.#underWriteLock(() => {
       const at = this.#entry(end, entry);
-      if (this.#words[at] === holder.tid && this.#words[at + 1] === holder.start) this.#clear(end, at);
+      if (this.#holds(at, holder)) this.#clear(end, at);
       Atomics.add(this.#words, PUT_SEQ, 1);
-    } finally {
-      this.#writeLock.release();
-    }
+    });
     this.#header.wake(PUT_SEQ, 0x7fffffff);
   }
 
@@ -684,17 +684,8 @@ export class Channel {
   #gone(end: End, probe: boolean): boolean {
     if (Atomics.load(this.#words, OPEN[end]) === 0) return true;
     if (!probe) return false;
-    for (let i = 0; i < ENTRIES; i++) {
-      const at = this.#entry(end, i);
-      const tid = Atomics.load(this.#words, at);
-      if (tid !== 0 && startTimeOf(tid) === this.#words[at + 1]) return false;
-    }
-    this.#writers.lock.acquireSync();
-    try {
-      this.#pruneDead(end);
-    } finally {
-      this.#writeLock.release();
-    }
+    for (let i = 0; i < ENTRIES; i++) if (this.#alive(this.#entry(end, i))) return false;
+    this.#underWriteLock(() => this.#pruneDead(end));
     return true;
   }
 

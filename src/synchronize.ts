@@ -162,10 +162,15 @@ export class Mutex {
     }
   }
 
+  /** tryAcquire, retried while the lock looks free within `spins` looks: a holder about to let go costs less than a sleep. */
+  tryAcquireSpinning(spins = SPINS): boolean {
+    if (this.tryAcquire()) return true;
+    for (let i = 0; i < spins; i++) if (Atomics.load(this.words, this.state) === 0 && this.tryAcquire()) return true;
+    return false;
+  }
+
   acquireSync(timeout: number | null): "taken" | "stolen" | false {
-    if (this.tryAcquire()) return "taken";
-    for (let i = 0; i < SPINS; i++) if (Atomics.load(this.words, this.state) === 0 && this.tryAcquire()) return "taken";
-    return runSync(this.acquireSteps(timeout));
+    return this.tryAcquireSpinning() ? "taken" : runSync(this.acquireSteps(timeout));
   }
 
   acquireAsync(timeout: number | null, signal?: AbortSignal): Promise<"taken" | "stolen" | false> {
