@@ -48,26 +48,29 @@ async function timed(ProcessClass, specs, finish) {
   return ms;
 }
 
-async function intsThroughQueue(ProcessClass, QueueClass, target) {
-  const queue = new QueueClass();
+/** N ints from a `target` child that sends them into `childEnd`, taken here with `receive()`. */
+async function ints(ProcessClass, target, childEnd, receive) {
   let sum = 0;
-  const ms = await timed(ProcessClass, [[target, [queue, N]]], async () => {
-    for (let i = 0; i < N; i++) sum += await queue.get();
+  const ms = await timed(ProcessClass, [[target, [childEnd, N]]], async () => {
+    for (let i = 0; i < N; i++) sum += await receive();
   });
   if (sum !== (N * (N - 1)) / 2) throw new Error(`wrong sum ${sum}`);
   return { [INTS]: (N / ms) * 1000 };
 }
 
+function intsThroughQueue(ProcessClass, QueueClass, target) {
+  const queue = new QueueClass();
+  return ints(ProcessClass, target, queue, () => queue.get());
+}
+
 async function intsThroughPipe() {
   const [reader, writer] = Pipe(false);
-  let sum = 0;
-  const ms = await timed(Process, [[sendInts, [writer, N]]], async () => {
-    for (let i = 0; i < N; i++) sum += await reader.recv();
-  });
-  reader.close();
-  writer.close();
-  if (sum !== (N * (N - 1)) / 2) throw new Error(`wrong sum ${sum}`);
-  return { [INTS]: (N / ms) * 1000 };
+  try {
+    return await ints(Process, sendInts, writer, () => reader.recv());
+  } finally {
+    reader.close();
+    writer.close();
+  }
 }
 
 async function blocksThroughQueue() {

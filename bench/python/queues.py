@@ -80,36 +80,33 @@ def timed(specs, finish):
     return ms
 
 
-def ints_through(queue_class):
-    q = queue_class()
+def ints(target, child_end, receive):
+    """N ints from a `target` child that sends them into `child_end`, taken here with `receive()`."""
     box = [0]
 
     def finish():
         total = 0
         for _ in range(N):
-            total += q.get()
+            total += receive()
         box[0] = total
 
-    ms = timed([(produce, (q, N))], finish)
+    ms = timed([(target, (child_end, N))], finish)
     assert box[0] == N * (N - 1) // 2
     return {INTS: N / ms * 1000}
+
+
+def ints_through(queue_class):
+    q = queue_class()
+    return ints(produce, q, q.get)
 
 
 def ints_through_pipe():
     reader, writer = mp.Pipe(False)
-    box = [0]
-
-    def finish():
-        total = 0
-        for _ in range(N):
-            total += reader.recv()
-        box[0] = total
-
-    ms = timed([(send_ints, (writer, N))], finish)
-    reader.close()
-    writer.close()
-    assert box[0] == N * (N - 1) // 2
-    return {INTS: N / ms * 1000}
+    try:
+        return ints(send_ints, writer, reader.recv)
+    finally:
+        reader.close()
+        writer.close()
 
 
 def blocks_through_queue():
