@@ -16,6 +16,7 @@ import { Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore } f
 import { RawArray, RawValue, SharedArray, Value } from "./sharedctypes.ts";
 import { JoinableQueue, Queue, SimpleQueue } from "./queues.ts";
 import { Pipe } from "./connection.ts";
+import { Pool, type PoolOptions } from "./pool.ts";
 
 export type StartMethod = "spawn" | "thread";
 
@@ -72,6 +73,8 @@ export function startMethodOf(cls: unknown): StartMethod {
 /** Classes and functions bound to one start method. Later capabilities add their factories here. */
 export class Context {
   readonly Process: typeof Process;
+  /** A Pool whose workers use this context's start method (unless its options name another). */
+  readonly Pool: typeof Pool;
   // Shared objects work the same whatever the start method; the context offers them as Python's does.
   readonly Lock = Lock;
   readonly RLock = RLock;
@@ -97,6 +100,13 @@ export class Context {
     Object.defineProperty(bound, boundMethod, { value: method });
     Object.defineProperty(bound, contextBound, { value: true });
     this.Process = bound;
+    const context = this;
+    this.Pool = class extends Pool {
+      constructor(options: PoolOptions | number = {}) {
+        super(typeof options === "number" ? { processes: options, context } : { context, ...options });
+      }
+    };
+    Object.defineProperty(this.Pool, "name", { value: "Pool" });
   }
 
   getStartMethod(): StartMethod {

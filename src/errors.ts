@@ -51,8 +51,51 @@ export class BrokenBarrierError extends Error {
 export class RemoteError extends ProcessError {
 }
 
-/** The worker that held a task died before the task finished. */
+/** What a WorkerLostError knows of the worker and the task. */
+export interface WorkerLoss {
+  /** The worker's exit code: n for exit(n), -N when killed by signal N. */
+  exitCode: number | null;
+  /** The signal's name when it was killed by one, e.g. "SIGKILL". */
+  signal: string | null;
+  pid: number | undefined;
+  /** Index of the first item of the lost task in its map (0 for apply). */
+  index: number;
+}
+
+/** The worker that held a task died before the task finished (a pool never hangs on it, unlike Python's). */
 export class WorkerLostError extends ProcessError {
+  exitCode: number | null = null;
+  signal: string | null = null;
+  pid: number | undefined = undefined;
+  index = 0;
+
+  constructor(message?: string, loss?: WorkerLoss) {
+    super(message);
+    if (loss) Object.assign(this, loss);
+  }
+}
+
+/** A pool task's result (or error) could not be sent back (Python's MaybeEncodingError); `exc` and `value` describe them. */
+export class MaybeEncodingError extends ProcessError {
+  readonly exc: string;
+  readonly value: string;
+
+  constructor(exc?: unknown, value?: unknown) {
+    const excText = exc instanceof Error ? `${exc.name}: ${exc.message}` : String(exc);
+    const valueText = describe(value);
+    super(`Error sending result: '${valueText}'. Reason: '${excText}'`);
+    this.exc = excText;
+    this.value = valueText;
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "function") return `[Function ${value.name || "(anonymous)"}]`;
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
 
 /** A lock was taken over from a holder that died while holding it. */
@@ -86,6 +129,7 @@ export const libraryErrors = [
   BrokenBarrierError,
   RemoteError,
   WorkerLostError,
+  MaybeEncodingError,
   OwnerDiedError,
 ] as const;
 

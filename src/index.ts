@@ -62,6 +62,18 @@ export {
 export { SharedArray as Array } from "./sharedctypes.ts";
 export { Queue, SimpleQueue, JoinableQueue, type QueueWait } from "./queues.ts";
 export { Connection, Pipe } from "./connection.ts";
+export {
+  Pool,
+  type PoolOptions,
+  type PoolStats,
+  type TaskOptions,
+  type ApplyOptions,
+  type ApplyAsyncOptions,
+  type MapOptions,
+  type MapAsyncOptions,
+  type IMapOptions,
+} from "./pool.ts";
+export { AsyncResult, MapResult, IMapIterator, type ResultCallbacks } from "./pool/results.ts";
 export { Listener, Client, type Address, type BoundAddress, type Family, type ListenerOptions, type ClientOptions } from "./listener.ts";
 export { registerTarget, FunctionLookupError, type ModuleHandle } from "./functionRefs.ts";
 export { registerSerializable, SerializationError, reduce, registerRebuilder, type Reducible, type Reduction } from "./reduction.ts";
@@ -78,5 +90,7 @@ export {
   BrokenBarrierError,
   RemoteError,
   WorkerLostError,
+  MaybeEncodingError,
   OwnerDiedError,
+  type WorkerLoss,
 } from "./errors.ts";

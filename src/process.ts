@@ -73,6 +73,13 @@ export const contextBound = Symbol("multiproc.contextBound");
 
 const selfToken = Symbol("multiproc.self");
 
+/**
+ * Internal: the exit code once the child has exited, without keeping this
+ * process alive meanwhile (`exited` holds it while awaited). A pool watches
+ * its workers this way: an idle pool must not keep a program running.
+ */
+export const exitedUnheld = Symbol("multiproc.exitedUnheld");
+
 interface SelfInit extends ProcessOptions {
   [selfToken]: true;
   name: string;
@@ -278,6 +285,10 @@ export class Process {
     this.#checkNotClosed();
     if (!this.#child) throw new ProcessError(this.#self ? "a process cannot wait for itself" : "process not started");
     return heldWhileAwaited(this.#child.exited, this.#child);
+  }
+
+  [exitedUnheld](): Promise<number> {
+    return this.#started("watch").exited;
   }
 
   toString(): string {

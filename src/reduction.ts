@@ -206,6 +206,12 @@ function refused(value: object): string | undefined {
   return undefined;
 }
 
+/** Numbers, strings, booleans, undefined, null and bigints travel as they are: a large array of them is checked without a path per element. */
+function needsScan(value: unknown): boolean {
+  const type = typeof value;
+  return type === "object" ? value !== null : type === "function" || type === "symbol";
+}
+
 function childPath(parent: string, key: string | number): string {
   if (typeof key === "number") return `${parent}[${key}]`;
   if (!/^[A-Za-z_$][\w$]*$/.test(key)) return `${parent}[${JSON.stringify(key)}]`;
@@ -276,10 +282,14 @@ class Encoder {
       let i = 0;
       for (const v of value) if (this.scan(v, `${path}.<element ${i++}>`)) special = true;
     } else if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) if (this.scan(value[i], childPath(path, i))) special = true;
+      for (let i = 0; i < value.length; i++) {
+        const item: unknown = value[i];
+        if (needsScan(item) && this.scan(item, childPath(path, i))) special = true;
+      }
     } else {
       for (const key of Object.keys(value)) {
-        if (this.scan((value as Record<string, unknown>)[key], childPath(path, key))) special = true;
+        const item = (value as Record<string, unknown>)[key];
+        if (needsScan(item) && this.scan(item, childPath(path, key))) special = true;
       }
     }
     return special;

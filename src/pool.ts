@@ -1,0 +1,1296 @@
+/*
+ * Pool (Python's pool.py): worker processes that run tasks, with Python's
+ * whole API (apply, map, imap, starmap and their async forms, close,
+ * terminate, join) and what Python's pool lacks: a worker that dies never
+ * hangs it, imap reads its input lazily, and calls take an AbortSignal, a
+ * timeout and a progress callback.
+ *
+ * How it works, and why:
+ *   - Each worker has a task channel of its own (pool/protocol.ts), so the
+ *     parent knows exactly which tasks each worker holds. When a worker dies
+ *     (its exit is watched), the tasks it had begun fail with
+ *     WorkerLostError (or run again, with `retries`), those still waiting in
+ *     its channel go to another worker, and a new worker takes its slot.
+ *   - All workers answer on one result channel, drained by one loop here
+ *     (#pump): one wake serves many results. The loop runs only while work
+ *     is outstanding, so an idle pool does not keep the program alive; the
+ *     parent writes a worker's exit into the same channel, after everything
+ *     the worker wrote, so results and deaths are handled in order.
+ *   - Tasks are sent in batches, up to a window per worker that adapts to
+ *     how long tasks take (many in flight for tiny tasks, one at a time for
+ *     long ones, so the last tasks are not stuck behind a busy worker).
+ *     A function travels once per worker (by reference), then by number.
+ *   - Tasks with a timeout or a signal go only to an idle worker and alone,
+ *     so that killing it to stop them costs no other task.
+ *
+ * Talks to: pool/protocol.ts, pool/worker.ts (the worker side),
+ * pool/results.ts (what calls return), pool/progress.ts; context.ts binds it.
+ */
+import { Channel } from "./channel.ts";
+import { getContext, type Context, type StartMethod } from "./context.ts";
+import { abortError, ProcessError, TimeoutError, WorkerLostError } from "./errors.ts";
+import { locateFunction, type FunctionRef } from "./functionRefs.ts";
+import { cpuCount, exitedUnheld, type Process, type Target } from "./process.ts";
+import { dumps, loads, SerializationError, type Message } from "./reduction.ts";
+import { RawArray } from "./sharedctypes.ts";
+import { runAsync } from "./synchronize.ts";
+import { handled } from "./waiting.ts";
+import { builtin } from "./runtime.ts";
+import { PoolChannel, ResultKind, STOP, TaskKind, readResult, readTasks, resultMessage, taskMessage, type ResultHeader } from "./pool/protocol.ts";
+import { poolWorker, type WorkerSetup } from "./pool/worker.ts";
+import { AsyncResult, IMapIterator, MapResult, finish, push, settle, type ResultCallbacks } from "./pool/results.ts";
+import { progressReporter, type ProgressReporter } from "./pool/progress.ts";
+
+const { constants: osConstants } = builtin("node:os");
+
+export interface PoolOptions {
+  /** Number of workers; default cpuCount(). */
+  processes?: number;
+  /** Run in each worker before its first task (a named, exported function). */
+  initializer?: Target;
+  initargs?: readonly unknown[];
+  /** Replace a worker by a fresh one after this many tasks; default: never. */
+  maxtasksperchild?: number | null;
+  /** Start method of the workers: a context or its name; default the default context. */
+  context?: Context | StartMethod;
+  /** Default for every call: how many times a task whose worker died is run again (for idempotent work). */
+  retries?: number;
+}
+
+/** Per-call options every pool call takes. */
+export interface TaskOptions {
+  /** Abort the call: its queued tasks are dropped, running ones have their worker killed and replaced. */
+  signal?: AbortSignal;
+  /** Milliseconds from a task's start; a task still running then has its worker killed and fails with TimeoutError. */
+  timeout?: number;
+  /** How many times a task whose worker died is run again (default: the pool's, 0). */
+  retries?: number;
+}
+
+export interface ApplyOptions extends TaskOptions {
+  /** Passed to the function as one extra, last argument. */
+  kwargs?: Record<string, unknown>;
+}
+
+export interface ApplyAsyncOptions<R> extends ApplyOptions, ResultCallbacks<R> {}
+
+export interface MapOptions extends TaskOptions {
+  /** Items per task; default as Python's (about 4 tasks per worker) for map, 1 for imap. */
+  chunksize?: number;
+  /** Called as items finish: how many are done, of how many (undefined while an imap input is still being read). */
+  onProgress?: (done: number, total: number | undefined) => void;
+  /** Draw a progress bar on stderr when it is a terminal; a string labels it. */
+  progress?: boolean | string;
+}
+
+export interface MapAsyncOptions<R> extends MapOptions, ResultCallbacks<R[]> {}
+
+export interface IMapOptions extends MapOptions {
+  /** How many tasks may be read from the input and not yet consumed (default 16 per worker). */
+  buffersize?: number;
+}
+
+export interface PoolStats {
+  state: "running" | "closed" | "terminated";
+  processes: number;
+  /** Workers alive now. */
+  workers: number;
+  /** Workers holding at least one task. */
+  busyWorkers: number;
+  /** Tasks waiting to be sent to a worker. */
+  queued: number;
+  tasksDone: number;
+  tasksFailed: number;
+  workersReplaced: number;
+}
+
+type Fn = (...args: never[]) => unknown;
+type Items<T> = Iterable<T> | AsyncIterable<T>;
+
+const enum State {
+  Run,
+  Close,
+  Terminate,
+}
+
+/** A task's window per worker: enough tasks in flight to cover this much work, between 1 and MAX_WINDOW. */
+const WINDOW_MS = 2;
+const MAX_WINDOW = 256;
+/** A worker that keeps dying before it is ready this many times in a row breaks the pool. */
+const MAX_START_FAILURES = 3;
+/** From SIGTERM to SIGKILL when terminating workers. */
+const TERMINATE_GRACE_MS = 1000;
+
+interface Task {
+  readonly job: Job;
+  /** Position of the task's first item in its call's input. */
+  readonly index: number;
+  /** The task's number in its call (ordered delivery). */
+  readonly chunk: number;
+  readonly kind: TaskKind;
+  readonly fnId: number;
+  readonly payload: unknown;
+  readonly size: number;
+  attempts: number;
+  done: boolean;
+  worker: Slot | null;
+  /** Position in its worker's stream of tasks. */
+  ordinal: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface Slot {
+  readonly index: number;
+  generation: number;
+  process: Process;
+  readonly tasks: Channel;
+  readonly channelRef: PoolChannel;
+  held: Task[];
+  sent: number;
+  ready: boolean;
+  alive: boolean;
+  /** Holds one guarded task: nothing else goes to it. */
+  exclusive: boolean;
+  known: Set<number>;
+  stopped: boolean;
+}
+
+/** One pool call: makes tasks, receives their outcomes. */
+abstract class Job {
+  settled = false;
+  readonly running = new Set<Task>();
+  readonly guarded: boolean;
+  readonly timeout: number | null;
+  readonly retries: number;
+  #abort: (() => void) | undefined;
+
+  constructor(
+    protected readonly pool: PoolCore,
+    readonly fnId: number,
+    options: TaskOptions,
+  ) {
+    this.timeout = options.timeout ?? null;
+    this.retries = options.retries ?? pool.retries;
+    this.guarded = this.timeout !== null || options.signal !== undefined;
+    const signal = options.signal;
+    if (signal) {
+      const onAbort = () => this.pool.abortJob(this, abortError(signal));
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#abort = () => signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** The next task ready to send, if any. */
+  abstract take(): Task | undefined;
+  /** Whether take() may still give tasks, now or later. */
+  abstract get exhausted(): boolean;
+  abstract complete(task: Task, value: unknown): void;
+  abstract fail(task: Task, error: unknown): void;
+  /** The whole call ends with this error at once (abort, terminate, broken pool). */
+  abstract cancel(error: unknown): void;
+  /** Tasks made and not yet sent (for stats). */
+  abstract get waiting(): number;
+
+  protected makeTask(index: number, chunk: number, kind: TaskKind, payload: unknown, size: number): Task {
+    return { job: this, index, chunk, kind, fnId: this.fnId, payload, size, attempts: 0, done: false, worker: null, ordinal: 0, timer: undefined };
+  }
+
+  protected end(): void {
+    this.settled = true;
+    this.#abort?.();
+    this.#abort = undefined;
+  }
+}
+
+class ApplyJob<R> extends Job {
+  #task: Task | undefined;
+  readonly result: AsyncResult<R>;
+
+  constructor(pool: PoolCore, fnId: number, encoded: Uint8Array, options: ApplyAsyncOptions<R>) {
+    super(pool, fnId, options);
+    this.result = new AsyncResult<R>(options);
+    this.#task = this.makeTask(0, 0, TaskKind.Apply, encoded, 1);
+  }
+
+  take(): Task | undefined {
+    const task = this.#task;
+    this.#task = undefined;
+    return task;
+  }
+
+  get exhausted(): boolean {
+    return this.#task === undefined;
+  }
+
+  get waiting(): number {
+    return this.#task ? 1 : 0;
+  }
+
+  complete(_task: Task, value: unknown): void {
+    this.end();
+    this.result[settle](true, value);
+  }
+
+  fail(_task: Task, error: unknown): void {
+    this.end();
+    this.result[settle](false, error);
+  }
+
+  cancel(error: unknown): void {
+    this.#task = undefined;
+    this.fail(undefined as never, error);
+  }
+}
+
+/** map, mapAsync, starmap, starmapAsync: the input is in memory, results are in order. */
+class MapJob<R> extends Job {
+  readonly result: MapResult<R>;
+  readonly #items: unknown[];
+  readonly #values: R[];
+  readonly #chunksize: number;
+  readonly #kind: TaskKind;
+  readonly #progress: ProgressReporter | undefined;
+  #next = 0;
+  #remaining: number;
+  #done = 0;
+  #firstError: { error: unknown } | undefined;
+
+  constructor(pool: PoolCore, fnId: number, kind: TaskKind, items: unknown[], chunksize: number, options: MapAsyncOptions<R>) {
+    super(pool, fnId, options);
+    this.result = new MapResult<R>(options);
+    this.#items = items;
+    this.#values = new Array<R>(items.length);
+    this.#chunksize = chunksize;
+    this.#kind = kind;
+    this.#remaining = Math.ceil(items.length / chunksize);
+    this.#progress = progressReporter(options, items.length);
+    if (this.#remaining === 0) this.#end();
+  }
+
+  take(): Task | undefined {
+    if (this.#next >= this.#items.length || this.settled) return undefined;
+    const start = this.#next;
+    const chunk = this.#items.slice(start, start + this.#chunksize);
+    this.#next += chunk.length;
+    return this.makeTask(start, start / this.#chunksize, this.#kind, chunk, chunk.length);
+  }
+
+  get exhausted(): boolean {
+    return this.settled || this.#next >= this.#items.length;
+  }
+
+  get waiting(): number {
+    return this.exhausted ? 0 : Math.ceil((this.#items.length - this.#next) / this.#chunksize);
+  }
+
+  complete(task: Task, value: unknown): void {
+    const values = value as R[];
+    for (let i = 0; i < values.length; i++) this.#values[task.index + i] = values[i]!;
+    this.#chunkDone(task);
+  }
+
+  fail(task: Task, error: unknown): void {
+    this.#firstError ??= { error };
+    this.#chunkDone(task);
+  }
+
+  #chunkDone(task: Task): void {
+    this.#done += task.size;
+    this.#progress?.update(this.#done);
+    if (--this.#remaining === 0) this.#end();
+  }
+
+  #end(): void {
+    this.end();
+    this.#progress?.stop();
+    if (this.#firstError) this.result[settle](false, this.#firstError.error);
+    else this.result[settle](true, this.#values);
+  }
+
+  cancel(error: unknown): void {
+    this.end();
+    this.#progress?.stop();
+    this.result[settle](false, error);
+  }
+}
+
+/** imap and imapUnordered: the input is read lazily, at most `buffersize` tasks ahead of the consumer. */
+class IMapJob<R> extends Job {
+  readonly iterator: IMapIterator<R>;
+  readonly #input: Iterator<unknown> | AsyncIterator<unknown>;
+  readonly #async: boolean;
+  readonly #chunksize: number;
+  readonly #kind: TaskKind;
+  readonly #ordered: boolean;
+  /** In items: read from the input and not yet consumed. */
+  readonly #limit: number;
+  readonly #progress: ProgressReporter | undefined;
+  #ready: Task[] = [];
+  #read = 0;
+  #consumed = 0;
+  #chunks = 0;
+  #inputDone = false;
+  #reading = false;
+  /** Ordered delivery: outcomes of later tasks wait for earlier ones. */
+  readonly #parked = new Map<number, { ok: boolean; value: unknown; size: number }>();
+  #nextChunk = 0;
+  #delivered = 0;
+  #doneItems = 0;
+
+  constructor(pool: PoolCore, fnId: number, kind: TaskKind, input: Items<unknown>, ordered: boolean, chunksize: number, buffersize: number, options: IMapOptions) {
+    super(pool, fnId, options);
+    this.#kind = kind;
+    this.#ordered = ordered;
+    this.#chunksize = chunksize;
+    this.#limit = buffersize * chunksize;
+    this.#progress = progressReporter(options, undefined);
+    this.iterator = new IMapIterator<R>(
+      (count) => {
+        this.#consumed += count;
+        this.#readMore();
+      },
+      () => this.pool.abortJob(this, undefined),
+    );
+    if (typeof (input as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function") {
+      this.#input = (input as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+      this.#async = true;
+    } else {
+      this.#input = (input as Iterable<unknown>)[Symbol.iterator]();
+      this.#async = false;
+    }
+    this.#readMore();
+  }
+
+  take(): Task | undefined {
+    return this.settled ? undefined : this.#ready.shift();
+  }
+
+  get exhausted(): boolean {
+    return this.settled || (this.#inputDone && this.#ready.length === 0);
+  }
+
+  get waiting(): number {
+    return this.#ready.length;
+  }
+
+  /** Read input while the consumer is not too far behind. */
+  #readMore(): void {
+    if (this.#reading || this.#inputDone || this.settled) return;
+    if (this.#async) {
+      void this.#readAsync();
+      return;
+    }
+    const input = this.#input as Iterator<unknown>;
+    let chunk: unknown[] = [];
+    let added = false;
+    try {
+      while (this.#read - this.#consumed < this.#limit) {
+        const next = input.next();
+        if (next.done) {
+          this.#inputDone = true;
+          break;
+        }
+        chunk.push(next.value);
+        this.#read++;
+        if (chunk.length === this.#chunksize) {
+          this.#addChunk(chunk);
+          chunk = [];
+          added = true;
+        }
+      }
+    } catch (err) {
+      this.#inputFailed(err);
+      return;
+    }
+    if (chunk.length > 0) {
+      this.#addChunk(chunk);
+      added = true;
+    }
+    this.#afterRead(added);
+  }
+
+  async #readAsync(): Promise<void> {
+    this.#reading = true;
+    const input = this.#input as AsyncIterator<unknown>;
+    let chunk: unknown[] = [];
+    try {
+      while (this.#read - this.#consumed < this.#limit && !this.settled) {
+        const next = await input.next();
+        if (next.done) {
+          this.#inputDone = true;
+          break;
+        }
+        chunk.push(next.value);
+        this.#read++;
+        if (chunk.length === this.#chunksize) {
+          this.#addChunk(chunk);
+          chunk = [];
+          this.pool.offer(this);
+        }
+      }
+    } catch (err) {
+      this.#reading = false;
+      this.#inputFailed(err);
+      return;
+    }
+    this.#reading = false;
+    if (chunk.length > 0) this.#addChunk(chunk);
+    this.#afterRead(true);
+    // The consumer may have caught up while we awaited the input.
+    if (!this.#inputDone && this.#read - this.#consumed < this.#limit) this.#readMore();
+  }
+
+  #afterRead(added: boolean): void {
+    if (this.#inputDone) this.#progress?.total(this.#read);
+    if (added) this.pool.offer(this);
+    this.#maybeFinish();
+  }
+
+  #addChunk(items: unknown[]): void {
+    const index = this.#read - items.length;
+    this.#ready.push(this.makeTask(index, this.#chunks++, this.#kind, items, items.length));
+  }
+
+  /** An error from the input itself ends the results at its place (Python's _guarded_task_generation). */
+  #inputFailed(error: unknown): void {
+    this.#inputDone = true;
+    this.#progress?.total(this.#read);
+    const chunk = this.#chunks++;
+    this.#deliver(chunk, false, error, 0);
+  }
+
+  complete(task: Task, value: unknown): void {
+    this.#deliver(task.chunk, true, value, task.size);
+  }
+
+  fail(task: Task, error: unknown): void {
+    this.#deliver(task.chunk, false, error, task.size);
+  }
+
+  #deliver(chunk: number, ok: boolean, value: unknown, size: number): void {
+    if (this.settled) return;
+    this.#doneItems += size;
+    this.#progress?.update(this.#doneItems);
+    if (!this.#ordered) {
+      this.#emit(ok, value);
+    } else {
+      this.#parked.set(chunk, { ok, value, size });
+      for (let next = this.#parked.get(this.#nextChunk); next; next = this.#parked.get(this.#nextChunk)) {
+        this.#parked.delete(this.#nextChunk++);
+        this.#emit(next.ok, next.value);
+      }
+    }
+    this.#delivered++;
+    this.#maybeFinish();
+  }
+
+  #emit(ok: boolean, value: unknown): void {
+    if (!ok) {
+      this.iterator[push]({ ok: false, error: value });
+      return;
+    }
+    for (const item of value as R[]) this.iterator[push]({ ok: true, value: item });
+  }
+
+  #maybeFinish(): void {
+    if (this.settled || !this.#inputDone || this.#reading || this.#delivered < this.#chunks) return;
+    this.end();
+    this.#progress?.stop();
+    this.iterator[finish]();
+  }
+
+  cancel(error: unknown): void {
+    if (this.settled) return;
+    this.#ready = [];
+    if (error !== undefined) this.iterator[push]({ ok: false, error });
+    this.end();
+    this.#progress?.stop();
+    this.iterator[finish]();
+    const input = this.#input;
+    if (input.return) void Promise.resolve(input.return()).catch(() => undefined);
+  }
+}
+
+function checkCount(name: string, value: unknown, min: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value)) throw new TypeError(`${name} must be an integer, got ${String(value)}`);
+  if (value < min) throw new RangeError(`${name} must be at least ${min}, got ${value}`);
+  return value;
+}
+
+function checkFunction(fn: unknown, what: string): void {
+  if (typeof fn !== "function") throw new TypeError(`${what} must be a function, got ${fn === null ? "null" : typeof fn}`);
+}
+
+function checkTaskOptions(options: TaskOptions): void {
+  if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
+  const { timeout, signal, retries } = options;
+  if (timeout !== undefined && (typeof timeout !== "number" || Number.isNaN(timeout) || timeout < 0)) {
+    throw new TypeError(`timeout must be a number of milliseconds >= 0, got ${String(timeout)}`);
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
+  if (retries !== undefined) checkCount("retries", retries, 0);
+}
+
+function signalName(exitCode: number): string | null {
+  if (exitCode >= 0) return null;
+  for (const [name, value] of Object.entries(osConstants.signals)) if (value === -exitCode) return name;
+  return null;
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return value !== null && typeof value === "object" && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
+}
+
+function checkIterable(value: unknown): void {
+  const iterable =
+    value !== null &&
+    value !== undefined &&
+    (typeof (value as Iterable<unknown>)[Symbol.iterator] === "function" || isAsyncIterable(value));
+  if (!iterable) throw new TypeError(`iterable must be an Iterable or AsyncIterable, got ${value === null ? "null" : typeof value}`);
+}
+
+/** The parts of the pool its jobs call back. */
+interface PoolCore {
+  readonly retries: number;
+  abortJob(job: Job, error: unknown): void;
+  offer(job: Job): void;
+}
+
+export class Pool implements PoolCore, AsyncDisposable {
+  readonly #context: Context;
+  readonly #processes: number;
+  readonly #initializer: Target | undefined;
+  readonly #initargs: unknown[];
+  readonly #maxtasks: number | null;
+  readonly retries: number;
+  readonly #results: Channel;
+  readonly #resultsRef: PoolChannel;
+  readonly #started: RawArray<"i">;
+  readonly #slots: Slot[] = [];
+  #state = State.Run;
+  #broken: { error: unknown } | undefined;
+  /** Tasks to send before any job's (taken back from dead workers), and jobs with tasks to send. */
+  #retry: Task[] = [];
+  readonly #jobs: Job[] = [];
+  readonly #queuedJobs = new Set<Job>();
+  /** Functions by object, and their references by id (id - 1). */
+  readonly #functions = new Map<Fn, number>();
+  readonly #functionRefs: FunctionRef[] = [];
+  #pumping = false;
+  #pumpAbort: AbortController | undefined;
+  /** Per-task time (ms), a moving average of what workers report. */
+  #taskMs: number | undefined;
+  #held = 0;
+  #startFailures = 0;
+  #lastStartError: unknown;
+  #idleWaiters: Array<() => void> = [];
+  #terminating: Promise<void> | undefined;
+  readonly #stats = { tasksDone: 0, tasksFailed: 0, workersReplaced: 0 };
+  readonly #onBeforeExit = () => void this.terminate();
+
+  constructor(options: PoolOptions | number = {}) {
+    const opts: PoolOptions = typeof options === "number" ? { processes: options } : options;
+    if (opts === null || typeof opts !== "object") throw new TypeError("new Pool(options): options must be an object or a number of processes");
+    this.#processes = opts.processes === undefined || opts.processes === null ? cpuCount() : checkCount("processes", opts.processes, 1);
+    if (opts.initializer !== undefined && opts.initializer !== null) {
+      checkFunction(opts.initializer, "initializer");
+      locateFunction(opts.initializer, "initializer");
+    }
+    this.#initializer = opts.initializer ?? undefined;
+    if (opts.initargs !== undefined && !Array.isArray(opts.initargs)) throw new TypeError("initargs must be an array");
+    this.#initargs = [...(opts.initargs ?? [])];
+    this.#maxtasks = opts.maxtasksperchild === undefined || opts.maxtasksperchild === null ? null : checkCount("maxtasksperchild", opts.maxtasksperchild, 1);
+    this.retries = opts.retries === undefined ? 0 : checkCount("retries", opts.retries, 0);
+    this.#context = typeof opts.context === "string" || opts.context === undefined ? getContext(opts.context) : opts.context;
+    if (typeof this.#context?.Process !== "function") throw new TypeError("context must be a Context or a start method name");
+    this.#results = Channel.create(0);
+    this.#resultsRef = new PoolChannel(this.#results);
+    this.#started = new RawArray("i", this.#processes);
+    process.prependListener("beforeExit", this.#onBeforeExit);
+    try {
+      for (let i = 0; i < this.#processes; i++) {
+        const tasks = Channel.create(0);
+        const slot: Slot = {
+          index: i,
+          generation: 0,
+          process: undefined as unknown as Process,
+          tasks,
+          channelRef: new PoolChannel(tasks),
+          held: [],
+          sent: 0,
+          ready: false,
+          alive: false,
+          exclusive: false,
+          known: new Set(),
+          stopped: false,
+        };
+        this.#slots.push(slot);
+        this.#startWorker(slot);
+      }
+    } catch (err) {
+      // Python (#19675): a pool that cannot start all its workers leaves none behind.
+      this.#state = State.Terminate;
+      process.off("beforeExit", this.#onBeforeExit);
+      for (const slot of this.#slots) if (slot.alive) slot.process.kill();
+      throw err;
+    }
+  }
+
+  /** How many workers the pool keeps. */
+  get processes(): number {
+    return this.#processes;
+  }
+
+  // ---- calls ----
+
+  /** Run fn(...args) in a worker and wait for its value (Python's apply). */
+  apply<A extends unknown[], R>(fn: (...args: A) => R, args?: A, options: ApplyOptions = {}): Promise<Awaited<R>> {
+    try {
+      return this.applyAsync(fn, args, options).get();
+    } catch (err) {
+      return handled(Promise.reject(err));
+    }
+  }
+
+  /** Start fn(...args) in a worker; the AsyncResult settles with its value. */
+  applyAsync<A extends unknown[], R>(fn: (...args: A) => R, args?: A, options: ApplyAsyncOptions<Awaited<R>> = {}): AsyncResult<Awaited<R>> {
+    this.#checkRunning();
+    checkTaskOptions(options);
+    const callArgs = args ?? ([] as unknown as A);
+    if (!Array.isArray(callArgs)) throw new TypeError("args must be an array");
+    const { kwargs } = options;
+    if (kwargs !== undefined && (kwargs === null || typeof kwargs !== "object")) throw new TypeError("kwargs must be an object");
+    const fnId = this.#functionId(fn);
+    const encoded = dumps([callArgs, kwargs], { root: "" }).data;
+    const job = new ApplyJob<Awaited<R>>(this, fnId, encoded, options);
+    this.#submit(job);
+    return job.result;
+  }
+
+  /** fn over every item, in parallel; the values in input order (Python's map). */
+  map<T, R>(fn: (item: T) => R, iterable: Items<T>, options?: MapOptions | number): Promise<Awaited<R>[]> {
+    return this.#mapCall(TaskKind.Map, fn as Fn, iterable, options);
+  }
+
+  /** map as an AsyncResult, with callback / errorCallback. */
+  mapAsync<T, R>(fn: (item: T) => R, iterable: Items<T>, options?: MapAsyncOptions<Awaited<R>> | number): MapResult<Awaited<R>> {
+    return this.#mapAsyncCall(TaskKind.Map, fn as Fn, iterable, options);
+  }
+
+  /** fn(...args) for every args array of the input (Python's starmap). */
+  starmap<A extends unknown[], R>(fn: (...args: A) => R, iterable: Items<A>, options?: MapOptions | number): Promise<Awaited<R>[]> {
+    return this.#mapCall(TaskKind.Starmap, fn as Fn, iterable, options);
+  }
+
+  starmapAsync<A extends unknown[], R>(fn: (...args: A) => R, iterable: Items<A>, options?: MapAsyncOptions<Awaited<R>> | number): MapResult<Awaited<R>> {
+    return this.#mapAsyncCall(TaskKind.Starmap, fn as Fn, iterable, options);
+  }
+
+  /** fn over the input, read lazily; values in input order as they become available. */
+  imap<T, R>(fn: (item: T) => R, iterable: Items<T>, options?: IMapOptions | number): IMapIterator<Awaited<R>> {
+    return this.#imapCall(fn as Fn, iterable, true, options) as IMapIterator<Awaited<R>>;
+  }
+
+  /** As imap, values in the order they finish. */
+  imapUnordered<T, R>(fn: (item: T) => R, iterable: Items<T>, options?: IMapOptions | number): IMapIterator<Awaited<R>> {
+    return this.#imapCall(fn as Fn, iterable, false, options) as IMapIterator<Awaited<R>>;
+  }
+
+  #mapCall<R>(kind: TaskKind, fn: Fn, iterable: Items<unknown>, options: MapOptions | number | undefined): Promise<R[]> {
+    try {
+      return this.#mapAsyncCall<R>(kind, fn, iterable, options).get();
+    } catch (err) {
+      return handled(Promise.reject(err));
+    }
+  }
+
+  #mapAsyncCall<R>(kind: TaskKind, fn: Fn, iterable: Items<unknown>, options: MapAsyncOptions<R> | number | undefined): MapResult<R> {
+    this.#checkRunning();
+    const opts = typeof options === "number" ? { chunksize: options } : (options ?? {});
+    checkTaskOptions(opts);
+    checkIterable(iterable);
+    const fnId = this.#functionId(fn);
+    if (opts.chunksize !== undefined) checkCount("chunksize", opts.chunksize, 1);
+    if (!isAsyncIterable(iterable)) {
+      const items = Array.isArray(iterable) ? iterable : [...iterable];
+      const job = new MapJob<R>(this, fnId, kind, items, opts.chunksize ?? this.#defaultChunksize(items.length), opts);
+      this.#submit(job);
+      return job.result;
+    }
+    // An async input is read whole first, as Python reads a map's input (map needs its length).
+    const result = new MapResult<R>(opts);
+    void (async () => {
+      const items: unknown[] = [];
+      for await (const item of iterable) items.push(item);
+      return items;
+    })().then(
+      (items) => {
+        if (this.#state !== State.Run) throw new ProcessError("Pool not running");
+        const job = new MapJob<R>(this, fnId, kind, items, opts.chunksize ?? this.#defaultChunksize(items.length), {
+          signal: opts.signal,
+          timeout: opts.timeout,
+          retries: opts.retries,
+          onProgress: opts.onProgress,
+          progress: opts.progress,
+        });
+        this.#submit(job);
+        job.result.then(
+          (values) => result[settle](true, values),
+          (error: unknown) => result[settle](false, error),
+        );
+      },
+      (error: unknown) => result[settle](false, error),
+    ).catch((error: unknown) => result[settle](false, error));
+    return result;
+  }
+
+  #imapCall(fn: Fn, iterable: Items<unknown>, ordered: boolean, options: IMapOptions | number | undefined): IMapIterator<unknown> {
+    this.#checkRunning();
+    const opts = typeof options === "number" ? { chunksize: options } : (options ?? {});
+    checkTaskOptions(opts);
+    checkIterable(iterable);
+    const fnId = this.#functionId(fn);
+    const chunksize = opts.chunksize === undefined ? 1 : checkCount("chunksize", opts.chunksize, 1);
+    const buffersize = opts.buffersize === undefined ? 16 * this.#processes : checkCount("buffersize", opts.buffersize, 1);
+    const job = new IMapJob<unknown>(this, fnId, TaskKind.Map, iterable, ordered, chunksize, buffersize, opts);
+    this.#submit(job);
+    return job.iterator;
+  }
+
+  /** Python's rule: about four tasks per worker. */
+  #defaultChunksize(length: number): number {
+    if (length === 0) return 1;
+    return Math.ceil(length / (this.#processes * 4));
+  }
+
+  #functionId(fn: Fn): number {
+    checkFunction(fn, "func");
+    let id = this.#functions.get(fn);
+    if (id === undefined) {
+      this.#functionRefs.push(locateFunction(fn, "function"));
+      id = this.#functionRefs.length;
+      this.#functions.set(fn, id);
+    }
+    return id;
+  }
+
+  #checkRunning(): void {
+    if (this.#broken) throw this.#broken.error;
+    if (this.#state !== State.Run) throw new ProcessError("Pool not running");
+  }
+
+  #submit(job: Job): void {
+    if (job.exhausted) return;
+    this.offer(job);
+  }
+
+  /** A job has tasks to send (again). */
+  offer(job: Job): void {
+    if (job.settled || this.#queuedJobs.has(job)) {
+      this.#dispatch();
+      return;
+    }
+    this.#queuedJobs.add(job);
+    this.#jobs.push(job);
+    this.#dispatch();
+  }
+
+  // ---- sending tasks ----
+
+  #peeked: Task | undefined;
+
+  #peekTask(): Task | undefined {
+    while (!this.#peeked) {
+      const retry = this.#retry.shift();
+      if (retry) {
+        if (!retry.job.settled && !retry.done) this.#peeked = retry;
+        continue;
+      }
+      const job = this.#jobs[0];
+      if (!job) return undefined;
+      const task = job.take();
+      if (task) {
+        this.#peeked = task;
+        break;
+      }
+      this.#jobs.shift();
+      this.#queuedJobs.delete(job);
+    }
+    return this.#peeked;
+  }
+
+  #window(): number {
+    const ms = this.#taskMs;
+    if (ms === undefined) return 2;
+    return Math.max(2, Math.min(MAX_WINDOW, Math.floor(WINDOW_MS / Math.max(ms, 1e-6))));
+  }
+
+  #dispatch(): void {
+    if (this.#state === State.Terminate || this.#broken) return;
+    const window = this.#window();
+    let progress = true;
+    while (progress && this.#peekTask()) {
+      progress = false;
+      for (const slot of this.#slots) {
+        if (this.#fill(slot, window)) progress = true;
+        if (!this.#peekTask()) break;
+      }
+    }
+    if (!this.#peeked) this.#stealForIdle();
+    if (this.#held > 0 || this.#peeked) this.#pump();
+  }
+
+  /**
+   * Nothing left to send, a worker idle, and another with tasks it has not
+   * begun waiting in its channel: take those back and give them to the idle
+   * one, so that the last tasks of a call do not wait behind a busy worker.
+   */
+  #stealForIdle(): void {
+    const idle = this.#slots.find((slot) => slot.alive && slot.ready && !slot.stopped && slot.held.length === 0);
+    if (!idle) return;
+    let victim: Slot | undefined;
+    let most = 0;
+    for (const slot of this.#slots) {
+      if (!slot.alive || slot.stopped) continue;
+      const waiting = slot.sent - Atomics.load(this.#started.view, slot.index);
+      // Only from a worker busy with a task of its own: taking its only task would just move it.
+      if (waiting > most && slot.held.length > waiting) [victim, most] = [slot, waiting];
+    }
+    if (!victim) return;
+    // The worker reads whole messages, in order: draining its channel takes back exactly the newest tasks sent to it.
+    let taken = 0;
+    let functionsLost = false;
+    for (let message = victim.tasks.tryRead(); message; message = victim.tasks.tryRead()) {
+      const batch = readTasks(message);
+      taken += batch.count;
+      if (batch.functions.byteLength > 0) functionsLost = true;
+    }
+    if (taken === 0) return;
+    // Functions sent with what was taken back were never loaded there: they go again (loading twice is harmless).
+    if (functionsLost) victim.known.clear();
+    const back = victim.held.splice(victim.held.length - taken, taken);
+    victim.sent -= taken;
+    if (victim.held.length === 0) victim.exclusive = false;
+    for (const task of back) this.#release(task);
+    this.#retry.unshift(...back);
+    this.#fill(idle, this.#window());
+  }
+
+  /** Send `slot` what fits in its window; true if it took anything. */
+  #fill(slot: Slot, window: number): boolean {
+    if (!slot.alive || slot.stopped || slot.exclusive) return false;
+    const held = slot.held.length;
+    if (held * 2 > window && held > 0) return false;
+    let room = window - held;
+    if (this.#maxtasks !== null) room = Math.min(room, this.#maxtasks - slot.sent);
+    const batch: Task[] = [];
+    while (room > 0) {
+      const task = this.#peekTask();
+      if (!task) break;
+      if (task.job.guarded) {
+        if (batch.length > 0 || held > 0 || !slot.ready) break;
+        slot.exclusive = true;
+        batch.push(this.#takePeeked());
+        break;
+      }
+      batch.push(this.#takePeeked());
+      room--;
+    }
+    if (batch.length === 0) return false;
+    this.#send(slot, batch);
+    return true;
+  }
+
+  #takePeeked(): Task {
+    const task = this.#peeked!;
+    this.#peeked = undefined;
+    return task;
+  }
+
+  #send(slot: Slot, batch: Task[]): void {
+    let tasks = this.#encodeTasks(batch);
+    if (!tasks) {
+      // Something in the batch cannot travel: fail those tasks alone, send the rest.
+      batch = batch.filter((task) => this.#encodable(task));
+      if (batch.length === 0) {
+        slot.exclusive = false;
+        return;
+      }
+      tasks = this.#encodeTasks(batch)!;
+    }
+    const table: unknown[] = [];
+    for (const task of batch) {
+      if (slot.known.has(task.fnId)) continue;
+      slot.known.add(task.fnId);
+      table.push(task.fnId, this.#functionRefs[task.fnId - 1]);
+    }
+    const functions = table.length > 0 ? dumps(table).data : new Uint8Array(0);
+    for (const task of batch) {
+      task.worker = slot;
+      task.ordinal = slot.sent++;
+      slot.held.push(task);
+      task.job.running.add(task);
+      this.#held++;
+      if (task.job.timeout !== null) task.timer = setTimeout(() => this.#timedOut(task), task.job.timeout);
+    }
+    slot.tasks.tryWrite(taskMessage(batch.length, functions, tasks), false);
+  }
+
+  #encodeTasks(batch: Task[]): Uint8Array | undefined {
+    const flat: unknown[] = [];
+    for (const task of batch) flat.push(task.kind, task.fnId, task.payload);
+    try {
+      return dumps(flat).data;
+    } catch (err) {
+      if (err instanceof SerializationError) return undefined;
+      throw err;
+    }
+  }
+
+  /** False (and the task failed with the reason) when its items cannot be sent. */
+  #encodable(task: Task): boolean {
+    if (task.kind === TaskKind.Apply) return true;
+    const items = task.payload as unknown[];
+    try {
+      for (let i = 0; i < items.length; i++) dumps(items[i], { root: `iterable[${task.index + i}]` });
+      return true;
+    } catch (err) {
+      this.#outcome(task, false, err);
+      return false;
+    }
+  }
+
+  // ---- receiving ----
+
+  /** Run the result loop unless it runs already. */
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    void this.#pumpLoop().catch((err: unknown) => {
+      // A bug here must not hang callers: fail everything outstanding with it.
+      this.#breakPool(err);
+    });
+  }
+
+  #busy(): boolean {
+    return this.#state !== State.Terminate && !this.#broken && (this.#held > 0 || this.#peekTask() !== undefined);
+  }
+
+  async #pumpLoop(): Promise<void> {
+    const channel = this.#results;
+    try {
+      for (;;) {
+        let message: Message | undefined = channel.tryRead();
+        if (!message) {
+          if (!this.#busy()) return;
+          this.#pumpAbort ??= new AbortController();
+          try {
+            message = await runAsync(channel.readSteps(Infinity, false, false), this.#pumpAbort.signal);
+          } catch (err) {
+            if (!this.#pumpAbort?.signal.aborted) throw err;
+            this.#pumpAbort = undefined;
+            continue;
+          }
+        }
+        await this.#handle(readResult(message!));
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /** Stop waiting for results if nothing is outstanding (the loop re-checks and ends). */
+  #settleIdle(): void {
+    if (this.#held > 0 || this.#peekTask()) return;
+    for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    if (this.#state === State.Close) this.#stopWorkers();
+    this.#pumpAbort?.abort();
+  }
+
+  async #handle(header: ResultHeader): Promise<void> {
+    const slot = this.#slots[header.slot];
+    if (!slot || slot.generation !== header.generation) return;
+    switch (header.kind) {
+      case ResultKind.Ready:
+        slot.ready = true;
+        this.#startFailures = 0;
+        this.#dispatch();
+        return;
+      case ResultKind.InitFailed:
+        this.#lastStartError = await loads(header.body).catch((err: unknown) => err);
+        return;
+      case ResultKind.Exited:
+        this.#workerExited(slot, header.count);
+        return;
+      case ResultKind.Results:
+        await this.#onResults(slot, header);
+    }
+  }
+
+  async #onResults(slot: Slot, header: ResultHeader): Promise<void> {
+    let body: unknown[];
+    try {
+      body = (await loads(header.body)) as unknown[];
+    } catch (err) {
+      // The outcomes cannot be rebuilt here (a class this process lacks...): each task gets the reason.
+      body = [0];
+      for (let i = 0; i < header.count; i++) body.push(false, err);
+    }
+    const busy = body[0] as number;
+    if (busy > 0) {
+      const perTask = busy / header.count;
+      this.#taskMs = this.#taskMs === undefined ? perTask : this.#taskMs * 0.7 + perTask * 0.3;
+    }
+    for (let i = 0; i < header.count; i++) {
+      const task = slot.held.shift();
+      if (!task) break;
+      this.#release(task);
+      if (!task.done) this.#outcome(task, body[1 + 2 * i] as boolean, body[2 + 2 * i]);
+    }
+    if (slot.held.length === 0) slot.exclusive = false;
+    this.#dispatch();
+    this.#settleIdle();
+  }
+
+  /** A task leaves its worker. */
+  #release(task: Task): void {
+    this.#held--;
+    task.job.running.delete(task);
+    if (task.timer) clearTimeout(task.timer);
+    task.timer = undefined;
+  }
+
+  #outcome(task: Task, ok: boolean, value: unknown): void {
+    task.done = true;
+    if (ok) this.#stats.tasksDone++;
+    else this.#stats.tasksFailed++;
+    if (task.job.settled) return;
+    if (ok) task.job.complete(task, value);
+    else task.job.fail(task, value);
+  }
+
+  // ---- workers ----
+
+  #startWorker(slot: Slot): void {
+    const setup: WorkerSetup = {
+      slot: slot.index,
+      generation: slot.generation,
+      tasks: slot.channelRef,
+      results: this.#resultsRef,
+      started: this.#started,
+      initializer: this.#initializer as WorkerSetup["initializer"],
+      initargs: this.#initargs,
+      maxtasks: this.#maxtasks,
+    };
+    Atomics.store(this.#started.view, slot.index, 0);
+    const worker = new this.#context.Process({ target: poolWorker, args: [setup], daemon: true });
+    worker.name = worker.name.replace(/^Process-/, "PoolWorker-");
+    worker.start();
+    Object.assign(slot, { process: worker, held: [], sent: 0, ready: false, alive: true, exclusive: false, known: new Set<number>(), stopped: false });
+    const generation = slot.generation;
+    void worker[exitedUnheld]().then((code) => {
+      if (this.#state === State.Terminate && this.#held === 0) return;
+      // After everything the worker wrote, so that its results are handled first.
+      this.#results.tryWrite(resultMessage(slot.index, generation, ResultKind.Exited, code), false);
+      this.#pump();
+    });
+  }
+
+  #workerExited(slot: Slot, exitCode: number): void {
+    if (!slot.alive) return;
+    slot.alive = false;
+    const wasReady = slot.ready;
+    const started = Atomics.load(this.#started.view, slot.index);
+    const held = slot.held;
+    slot.held = [];
+    slot.exclusive = false;
+    const again: Task[] = [];
+    for (const task of held) {
+      this.#release(task);
+      if (task.done || task.job.settled) continue;
+      if (task.ordinal >= started) {
+        again.push(task);
+        continue;
+      }
+      if (task.attempts < task.job.retries) {
+        task.attempts++;
+        again.push(task);
+        continue;
+      }
+      this.#outcome(task, false, this.#lostError(slot, exitCode, task));
+    }
+    // They were sent before anything still waiting here: they go first.
+    if (this.#peeked && again.length > 0) again.push(this.#takePeeked());
+    this.#retry.unshift(...again);
+    if (!wasReady && !slot.stopped) {
+      this.#startFailures++;
+      if (this.#startFailures >= MAX_START_FAILURES) {
+        const cause = this.#lastStartError ?? new WorkerLostError(`pool workers keep dying before they are ready (last exit code ${exitCode})`);
+        this.#breakPool(this.#lastStartError !== undefined ? startError(cause) : cause);
+        return;
+      }
+    }
+    const workLeft = this.#held > 0 || this.#peekTask() !== undefined;
+    if (this.#state === State.Run || (this.#state === State.Close && workLeft)) {
+      this.#replace(slot);
+    }
+    this.#dispatch();
+    this.#settleIdle();
+  }
+
+  #replace(slot: Slot): void {
+    // Tasks left in its channel were taken back above: the new worker starts from an empty one.
+    while (slot.tasks.tryRead()) {
+      // discard
+    }
+    slot.generation++;
+    this.#stats.workersReplaced++;
+    try {
+      this.#startWorker(slot);
+    } catch (err) {
+      this.#breakPool(err);
+    }
+  }
+
+  #lostError(slot: Slot, exitCode: number, task: Task): WorkerLostError {
+    const signal = signalName(exitCode);
+    const pid = slot.process.pid;
+    const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
+    const what = task.kind === TaskKind.Apply ? "its task" : task.size === 1 ? `item ${task.index}` : `items ${task.index}..${task.index + task.size - 1}`;
+    return new WorkerLostError(`pool worker ${slot.process.name} (pid ${pid}) ${how} while running ${what}`, { exitCode, signal, pid, index: task.index });
+  }
+
+  #timedOut(task: Task): void {
+    task.timer = undefined;
+    if (task.done || !task.worker) return;
+    const slot = task.worker;
+    this.#outcome(task, false, new TimeoutError(`the task did not finish within ${task.job.timeout} ms; its worker was killed`));
+    if (slot.alive && slot.held.includes(task)) slot.process.kill();
+  }
+
+  abortJob(job: Job, error: unknown): void {
+    if (job.settled) return;
+    for (const task of job.running) {
+      task.done = true;
+      const slot = task.worker;
+      if (slot?.alive && slot.held.includes(task)) slot.process.kill();
+    }
+    job.cancel(error);
+    this.#settleIdle();
+  }
+
+  /** Nothing more can run: every outstanding and future call fails with `error`. */
+  #breakPool(error: unknown): void {
+    if (this.#broken) return;
+    this.#broken = { error };
+    this.#failAll(error);
+    for (const slot of this.#slots) if (slot.alive) slot.process.kill();
+  }
+
+  #failAll(error: unknown): void {
+    const jobs = new Set<Job>(this.#jobs);
+    for (const task of this.#retry) jobs.add(task.job);
+    if (this.#peeked) jobs.add(this.#peeked.job);
+    for (const slot of this.#slots) for (const task of slot.held) jobs.add(task.job);
+    this.#retry = [];
+    this.#peeked = undefined;
+    this.#jobs.length = 0;
+    this.#queuedJobs.clear();
+    for (const slot of this.#slots) {
+      for (const task of slot.held) {
+        this.#release(task);
+        task.done = true;
+      }
+      slot.held = [];
+    }
+    for (const job of jobs) job.cancel(error);
+    for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    this.#pumpAbort?.abort();
+  }
+
+  #stopWorkers(): void {
+    for (const slot of this.#slots) {
+      if (!slot.alive || slot.stopped) continue;
+      slot.stopped = true;
+      slot.tasks.tryWrite(STOP, false);
+    }
+  }
+
+  // ---- lifecycle ----
+
+  /** No more calls; workers exit once the work already given is done (Python's close). */
+  close(): void {
+    if (this.#state !== State.Run) return;
+    this.#state = State.Close;
+    this.#settleIdle();
+  }
+
+  /** Stop now: workers are killed, calls not finished fail. */
+  terminate(): Promise<void> {
+    this.#terminating ??= handled(this.#terminate());
+    return this.#terminating;
+  }
+
+  async #terminate(): Promise<void> {
+    this.#state = State.Terminate;
+    process.off("beforeExit", this.#onBeforeExit);
+    this.#failAll(new ProcessError("the pool was terminated"));
+    const exits: Promise<void>[] = [];
+    for (const slot of this.#slots) {
+      if (!slot.alive) continue;
+      const worker = slot.process;
+      if (worker.exitCode !== null) continue;
+      worker.terminate();
+      const timer = setTimeout(() => worker.exitCode === null && worker.kill(), TERMINATE_GRACE_MS);
+      exits.push(worker.join().finally(() => clearTimeout(timer)));
+    }
+    await Promise.all(exits);
+    for (const slot of this.#slots) slot.alive = false;
+  }
+
+  /** Wait for the workers to exit; only after close() or terminate() (Python's join). */
+  async join(): Promise<void> {
+    if (this.#state === State.Run) throw new ProcessError("Pool is still running");
+    if (this.#state === State.Terminate) return this.terminate();
+    for (;;) {
+      if (this.#held > 0 || this.#peekTask()) {
+        await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+        continue;
+      }
+      this.#stopWorkers();
+      const running = this.#slots.filter((slot) => slot.alive && slot.process.exitCode === null).map((slot) => slot.process);
+      if (running.length === 0 || this.#broken) break;
+      await Promise.all(running.map((worker) => worker.join()));
+      // Let the exit notices be handled: a worker that died with work left is replaced, and waited for in turn.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    process.off("beforeExit", this.#onBeforeExit);
+  }
+
+  /** `await using pool = new Pool()`: terminates at the end of the scope, as Python's `with`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.terminate();
+  }
+
+  stats(): PoolStats {
+    let queued = this.#retry.length + (this.#peeked ? 1 : 0);
+    for (const job of this.#jobs) queued += job.waiting;
+    return {
+      state: this.#state === State.Run ? "running" : this.#state === State.Close ? "closed" : "terminated",
+      processes: this.#processes,
+      workers: this.#slots.filter((slot) => slot.alive).length,
+      busyWorkers: this.#slots.filter((slot) => slot.alive && slot.held.length > 0).length,
+      queued,
+      ...this.#stats,
+    };
+  }
+
+  toString(): string {
+    const state = this.#state === State.Run ? "RUN" : this.#state === State.Close ? "CLOSE" : "TERMINATE";
+    return `<multiproc.Pool state=${state} pool_size=${this.#processes}>`;
+  }
+}
+
+function startError(cause: unknown): Error {
+  return new ProcessError("the pool's initializer failed in every worker started; the pool cannot run tasks", { cause });
+}

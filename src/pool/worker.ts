@@ -1,0 +1,225 @@
+/*
+ * A pool worker's life (Python's pool.worker()): run the initializer, then
+ * take batches of tasks from this slot's channel and run them one at a
+ * time, in order, answering on the shared result channel.
+ *
+ * Results of map tasks are sent in batches too: after the last task in
+ * hand, or once the oldest unsent result is FLUSH_MS old, so tiny tasks
+ * cost one message per batch and a long task's result leaves as soon as it
+ * is done. (Per-task messages cost a chunksize-1 map two thirds of its
+ * speed.) An apply's result leaves at once: it is a call of its own. Before each
+ * task the worker publishes how many tasks it has started (one shared word),
+ * so that if it dies the parent can tell the tasks it had begun (reported
+ * lost) from those still waiting in its channel (given to another worker).
+ *
+ * A result or an error that cannot be serialized becomes that task's error
+ * (MaybeEncodingError), never a lost worker.
+ *
+ * Talks to: pool/protocol.ts; pool.ts starts it as a Process target.
+ */
+import { registerTarget, loadFunction, type FunctionRef } from "../functionRefs.ts";
+import { dumps, loads } from "../reduction.ts";
+import { runAsync } from "../synchronize.ts";
+import type { RawArray } from "../sharedctypes.ts";
+import { MaybeEncodingError } from "../errors.ts";
+import { PoolChannel, ResultKind, TASK_STRIDE, TaskKind, readTasks, resultMessage, type TaskBatch } from "./protocol.ts";
+
+/** The longest a finished task's result waits to be batched with later ones. */
+const FLUSH_MS = 1;
+
+type Loaded = { fn: (...args: unknown[]) => unknown } | { error: unknown };
+
+export interface WorkerSetup {
+  slot: number;
+  generation: number;
+  tasks: PoolChannel;
+  results: PoolChannel;
+  /** One word per slot: how many tasks this slot's worker has started. */
+  started: RawArray<"i">;
+  initializer?: (...args: unknown[]) => unknown;
+  initargs: unknown[];
+  maxtasks: number | null;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === "object" || typeof value === "function") && value !== null && typeof (value as PromiseLike<unknown>).then === "function";
+}
+
+async function settle(value: unknown): Promise<unknown> {
+  return isThenable(value) ? await value : value;
+}
+
+class Worker {
+  readonly #setup: WorkerSetup;
+  readonly #functions = new Map<number, Loaded>();
+  readonly #startedWord: Int32Array;
+  #started = 0;
+  #completed = 0;
+  /** Unsent (ok, value) pairs, and when the oldest was added. */
+  #outcomes: unknown[] = [];
+  #since = 0;
+  #busy = 0;
+
+  constructor(setup: WorkerSetup) {
+    this.#setup = setup;
+    this.#startedWord = setup.started.view;
+  }
+
+  #send(kind: ResultKind, count: number, body?: Uint8Array): void {
+    this.#setup.results.channel.tryWrite(resultMessage(this.#setup.slot, this.#setup.generation, kind, count, body), false);
+  }
+
+  async run(): Promise<void> {
+    const { initializer, initargs, tasks } = this.#setup;
+    if (initializer) {
+      try {
+        await settle(initializer(...initargs));
+      } catch (err) {
+        this.#send(ResultKind.InitFailed, 0, encodeError(err));
+        throw err;
+      }
+    }
+    this.#send(ResultKind.Ready, 0);
+    const channel = tasks.channel;
+    for (;;) {
+      const message = channel.tryRead() ?? (await runAsync(channel.readSteps(Infinity, false, true)))!;
+      const batch = readTasks(message);
+      if (batch.count === 0) return;
+      await this.#runBatch(batch);
+      if (this.#setup.maxtasks !== null && this.#completed >= this.#setup.maxtasks) return;
+    }
+  }
+
+  async #runBatch(batch: TaskBatch): Promise<void> {
+    let list: unknown[];
+    try {
+      if (batch.functions.byteLength > 0) await this.#loadFunctions(batch.functions);
+      list = (await loads(batch.tasks)) as unknown[];
+    } catch (err) {
+      // Nothing of this batch can run: every task in it fails with the reason.
+      for (let i = 0; i < batch.count; i++) {
+        this.#begin();
+        this.#finish(false, err, i === batch.count - 1);
+      }
+      return;
+    }
+    for (let i = 0; i < batch.count; i++) {
+      const at = i * TASK_STRIDE;
+      this.#begin();
+      const start = performance.now();
+      let ok = true;
+      let value: unknown;
+      try {
+        value = await this.#runTask(list[at] as TaskKind, list[at + 1] as number, list[at + 2]);
+      } catch (err) {
+        ok = false;
+        value = err;
+      }
+      this.#busy += performance.now() - start;
+      this.#finish(ok, value, i === batch.count - 1 || list[at] === TaskKind.Apply);
+    }
+  }
+
+  async #loadFunctions(table: Uint8Array): Promise<void> {
+    const entries = (await loads(table)) as unknown[];
+    for (let i = 0; i < entries.length; i += 2) {
+      const id = entries[i] as number;
+      try {
+        this.#functions.set(id, { fn: (await loadFunction(entries[i + 1] as FunctionRef)) as (...args: unknown[]) => unknown });
+      } catch (error) {
+        this.#functions.set(id, { error });
+      }
+    }
+  }
+
+  async #runTask(kind: TaskKind, id: number, payload: unknown): Promise<unknown> {
+    const loaded = this.#functions.get(id);
+    if (!loaded) throw new Error(`pool worker: function #${id} was never sent`);
+    if ("error" in loaded) throw loaded.error;
+    const fn = loaded.fn;
+    if (kind === TaskKind.Apply) {
+      const [args, kwargs] = (await loads(payload as Uint8Array)) as [unknown[], Record<string, unknown> | undefined];
+      return settle(kwargs === undefined ? fn(...args) : fn(...args, kwargs));
+    }
+    const items = payload as unknown[];
+    // Filled by push, not preallocated: V8 serializes a holey array element by element, several times slower.
+    const out: unknown[] = [];
+    const spread = kind === TaskKind.Starmap;
+    for (let i = 0; i < items.length; i++) {
+      const result = spread ? fn(...(items[i] as unknown[])) : fn(items[i]);
+      out.push(isThenable(result) ? await result : result);
+    }
+    return out;
+  }
+
+  /** Publish that one more task has begun (see the header comment). */
+  #begin(): void {
+    Atomics.store(this.#startedWord, this.#setup.slot, ++this.#started);
+  }
+
+  #finish(ok: boolean, value: unknown, flushNow: boolean): void {
+    if (this.#outcomes.length === 0) this.#since = performance.now();
+    this.#outcomes.push(ok, value);
+    this.#completed++;
+    const retiring = this.#setup.maxtasks !== null && this.#completed >= this.#setup.maxtasks;
+    if (flushNow || retiring || performance.now() - this.#since >= FLUSH_MS) this.#flush();
+  }
+
+  #flush(): void {
+    const outcomes = this.#outcomes;
+    if (outcomes.length === 0) return;
+    this.#outcomes = [];
+    const busy = this.#busy;
+    this.#busy = 0;
+    this.#send(ResultKind.Results, outcomes.length / 2, encodeOutcomes(busy, outcomes));
+  }
+}
+
+/** dumps([busy, ...outcomes]); what cannot travel is replaced by an error saying why. */
+function encodeOutcomes(busy: number, outcomes: unknown[]): Uint8Array {
+  try {
+    return dumps([busy, ...outcomes], { root: "result" }).data;
+  } catch {
+    // Find the culprits one by one (rare: only when something failed).
+  }
+  const safe: unknown[] = [busy];
+  for (let i = 0; i < outcomes.length; i += 2) {
+    const ok = outcomes[i] as boolean;
+    const value = outcomes[i + 1];
+    try {
+      dumps(value, { root: "result" });
+      safe.push(ok, value);
+    } catch (err) {
+      safe.push(false, ok ? new MaybeEncodingError(err, value) : plainError(value, err));
+    }
+  }
+  return dumps(safe, { root: "result" }).data;
+}
+
+/** A task error that will not serialize as it is: its name, message and stack, or else why it would not. */
+function plainError(value: unknown, reason: unknown): Error {
+  if (value instanceof Error) {
+    const copy = new Error(value.message);
+    copy.name = value.name;
+    copy.stack = value.stack;
+    return copy;
+  }
+  return new MaybeEncodingError(reason, value);
+}
+
+function encodeError(err: unknown): Uint8Array {
+  try {
+    return dumps(err, { root: "error" }).data;
+  } catch (reason) {
+    return dumps(plainError(err, reason)).data;
+  }
+}
+
+/** The Process target of every pool worker. */
+export async function poolWorker(setup: WorkerSetup): Promise<void> {
+  await new Worker(setup).run();
+  // Whatever the initializer left open (a server, a timer) must not keep a retired worker alive.
+  process.exit(0);
+}
+
+registerTarget(import.meta, poolWorker);
