@@ -174,7 +174,7 @@ abstract class Job {
     this.guarded = this.timeout !== null || options.signal !== undefined;
     const signal = options.signal;
     if (signal) {
-      const onAbort = () => this.pool.abortJob(this, abortError(signal));
+      const onAbort = () => this.pool.abortJob(this, abortError(signal), true);
       signal.addEventListener("abort", onAbort, { once: true });
       this.#abort = () => signal.removeEventListener("abort", onAbort);
     }
@@ -349,7 +349,7 @@ class IMapJob<R> extends Job {
         this.#consumed += count;
         this.#readMore();
       },
-      () => this.pool.abortJob(this, undefined),
+      () => this.pool.abortJob(this, undefined, false),
     );
     if (typeof (input as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function") {
       this.#input = (input as AsyncIterable<unknown>)[Symbol.asyncIterator]();
@@ -552,7 +552,8 @@ function checkIterable(value: unknown): void {
 /** The parts of the pool its jobs call back. */
 interface PoolCore {
   readonly retries: number;
-  abortJob(job: Job, error: unknown): void;
+  /** End `job` now; `killRunning`: also kill the workers running its tasks (abort), rather than let them finish unheard. */
+  abortJob(job: Job, error: unknown, killRunning: boolean): void;
   offer(job: Job): void;
 }
 
@@ -800,10 +801,15 @@ export class Pool implements PoolCore, AsyncDisposable {
   #peeked: Task | undefined;
 
   #peekTask(): Task | undefined {
-    while (!this.#peeked) {
+    for (;;) {
+      const peeked = this.#peeked;
+      if (peeked) {
+        if (!peeked.job.settled && !peeked.done) return peeked;
+        this.#peeked = undefined;
+      }
       const retry = this.#retry.shift();
       if (retry) {
-        if (!retry.job.settled && !retry.done) this.#peeked = retry;
+        this.#peeked = retry;
         continue;
       }
       const job = this.#jobs[0];
@@ -811,12 +817,11 @@ export class Pool implements PoolCore, AsyncDisposable {
       const task = job.take();
       if (task) {
         this.#peeked = task;
-        break;
+        continue;
       }
       this.#jobs.shift();
       this.#queuedJobs.delete(job);
     }
-    return this.#peeked;
   }
 
   #window(): number {
@@ -1168,12 +1173,12 @@ export class Pool implements PoolCore, AsyncDisposable {
     if (slot.alive && slot.held.includes(task)) slot.process.kill();
   }
 
-  abortJob(job: Job, error: unknown): void {
+  abortJob(job: Job, error: unknown, killRunning: boolean): void {
     if (job.settled) return;
     for (const task of job.running) {
       task.done = true;
       const slot = task.worker;
-      if (slot?.alive && slot.held.includes(task)) slot.process.kill();
+      if (killRunning && slot?.alive && slot.held.includes(task)) slot.process.kill();
     }
     job.cancel(error);
     this.#settleIdle();
