@@ -180,18 +180,20 @@ static napi_value segment_inode(napi_env env, napi_callback_info info) {
 }
 
 static void release_buffer(napi_env env, void *data, void *hint) {
-  int fd;
-  size_t size;
-  uint8_t *base;
-  int id = (int)(intptr_t)hint;
-  int64_t ignored;
-  if (mp_segment_info(id, &fd, &size, &base) == 0) napi_adjust_external_memory(env, -(int64_t)mp_segment_file_size(id), &ignored);
-  mp_segment_release(id);
+  mp_segment_release((int)(intptr_t)hint);
 }
 
-/* segmentBuffer(id): an ArrayBuffer over the whole segment; it keeps the mapping alive. */
+/*
+ * segmentBuffer(id, length): an ArrayBuffer over the first `length` bytes of
+ * the segment's mapping (0: all of it); it keeps the mapping alive. V8 counts
+ * a buffer's whole length as memory, and a count far above its limit forces
+ * a full GC on the spot: a growing segment (a channel maps 2 GiB of address
+ * space) is therefore seen through a window the size of its file, made
+ * larger as the file grows.
+ */
 static napi_value segment_buffer(napi_env env, napi_callback_info info) {
   INT_ARG(id, 0);
+  DOUBLE_ARG(length, 1);
   int fd;
   size_t size;
   uint8_t *base;
@@ -199,15 +201,13 @@ static napi_value segment_buffer(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "no such segment");
     return NULL;
   }
+  if (length > 0 && length < (double)size) size = (size_t)length;
   napi_value buffer;
   if (napi_create_external_arraybuffer(env, base, size, release_buffer, (void *)(intptr_t)id, &buffer) != napi_ok) {
     mp_segment_release(id);
     napi_throw_error(env, NULL, "multiproc native: cannot create an external ArrayBuffer (a V8 sandbox build?)");
     return NULL;
   }
-  /* Tell V8 how much memory the buffer holds, so dropped shared arrays are collected at a sensible pace. */
-  int64_t ignored;
-  napi_adjust_external_memory(env, (int64_t)mp_segment_file_size(id), &ignored);
   return buffer;
 }
 

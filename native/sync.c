@@ -39,8 +39,6 @@ typedef struct {
   ino_t ino;
   /* The mapping's length: the file's size, or more when address space was reserved for growth. */
   size_t size;
-  /* The file's size when mapped: what the memory is worth to V8's accounting. */
-  size_t file_size;
   uint8_t *base;
   int refs;
 } segment_t;
@@ -61,7 +59,7 @@ static int register_segment(int fd, struct stat *st, uint8_t *base, size_t mappe
     id = segment_count;
     segment_count += 16;
   }
-  segments[id] = (segment_t){1, fd, st->st_dev, st->st_ino, mapped, (size_t)st->st_size, base, 1};
+  segments[id] = (segment_t){1, fd, st->st_dev, st->st_ino, mapped, base, 1};
   return id;
 }
 
@@ -167,14 +165,6 @@ double mp_segment_inode(int id) {
   double inode = s ? (double)s->ino : -1;
   pthread_mutex_unlock(&segments_lock);
   return inode;
-}
-
-size_t mp_segment_file_size(int id) {
-  pthread_mutex_lock(&segments_lock);
-  segment_t *s = segment_at(id);
-  size_t bytes = s ? s->file_size : 0;
-  pthread_mutex_unlock(&segments_lock);
-  return bytes;
 }
 
 int mp_segment_info(int id, int *fd, size_t *size, uint8_t **base) {

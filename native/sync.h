@@ -18,7 +18,6 @@ int mp_segment_retain(int id);
 void mp_segment_release(int id);
 int mp_segment_grow(int id, double from, double size);
 int mp_segment_discard(int id, double offset, double length);
-size_t mp_segment_file_size(int id);
 int mp_segment_info(int id, int *fd, size_t *size, uint8_t **base);
 int mp_futex_wait(int id, size_t offset, uint32_t expected, double timeout_ms);
 int mp_futex_wake(int id, size_t offset, int count);

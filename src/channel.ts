@@ -20,7 +20,9 @@
  *
  * Why a put never blocks: the ring grows. Every process maps the channel's
  * largest size once (address space only: the file is much smaller), so its
- * pages stay mapped while the file grows. A writer short of room extends
+ * pages stay mapped while the file grows (each process sees the mapping
+ * through a window the size of the ring, renewed as the ring grows, because
+ * V8 would count a 2 GiB buffer as memory and collect garbage at once). A writer short of room extends
  * the file (segmentGrow reserves the pages, so a full machine is an error
  * rather than a SIGBUS), moves the wrapped part of the ring into the new
  * space and flips to a new (head, tail, capacity) slot: one store again. A
@@ -176,8 +178,9 @@ export class Channel {
   readonly #readLock: Mutex;
   readonly #writers: LockPause;
   readonly #readers: LockPause;
-  readonly #bytes: Uint8Array;
-  readonly #view: DataView;
+  /** The ring through the segment's window (Segment.window), renewed when the ring outgrows it. */
+  #bytes: Uint8Array;
+  #view: DataView;
 
   private constructor(segment: Segment) {
     this.#header = segment;
@@ -189,6 +192,14 @@ export class Channel {
     this.#readers = lockPause(this.#readLock, () => this.#repairReader());
     this.#bytes = new Uint8Array(segment.buffer);
     this.#view = new DataView(segment.buffer);
+  }
+
+  /** See the ring's first `capacity` bytes (another process may have grown it since this one looked). */
+  #reach(capacity: number): void {
+    if (this.#bytes.length >= DATA + capacity) return;
+    const buffer = this.#header.window(DATA + capacity);
+    this.#bytes = new Uint8Array(buffer);
+    this.#view = new DataView(buffer);
   }
 
   /** A new channel; `maxsize` > 0 bounds how many messages it holds. */
@@ -321,6 +332,7 @@ export class Channel {
     this.#header.grow(DATA + old, DATA + capacity);
     const start = before.head & (old - 1);
     const wrapped = Math.max(0, start + ((before.tail - before.head) >>> 0) - old);
+    this.#reach(capacity);
     if (wrapped > 0) this.#bytes.copyWithin(DATA + old, DATA, DATA + wrapped);
     this.#readers.lock.acquireSync();
     try {
@@ -362,6 +374,7 @@ export class Channel {
     if (this.#used(gen, tail, false) + need > capacity && this.#used(gen, tail, true) + need > capacity) {
       ({ gen, tail, capacity } = this.#grow(need));
     }
+    this.#reach(capacity);
     const position = tail & (capacity - 1);
     const target = (tail + need) >>> 0;
     // Plain stores: the atomic store of the tail below publishes them with the record.
@@ -383,6 +396,7 @@ export class Channel {
     const tail = this.#tailPast(gen, head);
     if (head === tail) return undefined;
     const capacity = this.#positions[CAPACITY_AT[slot]]!;
+    this.#reach(capacity);
     const position = head & (capacity - 1);
     const length = this.#view.getUint32(DATA + position, true);
     // Records are whole by construction; this guards the mapping (past the file's end lies a SIGBUS).

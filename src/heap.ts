@@ -39,29 +39,33 @@ function segmentError(errno: number, what: string): Error {
 
 export class Segment {
   readonly id: number;
+  /** The segment as first seen: all of it, or for a growing segment the part its file had (see window()). */
   readonly buffer: ArrayBuffer;
   readonly int32: Int32Array;
   /** Who else held it when it reached us: tried when our own sender is gone. */
   readonly #holders: Array<{ pid: number; fd: number }>;
+  #window: ArrayBuffer;
 
-  private constructor(id: number, holders: Array<{ pid: number; fd: number }>) {
+  /** `windowLength` 0: a buffer over the whole mapping. */
+  private constructor(id: number, holders: Array<{ pid: number; fd: number }>, windowLength: number) {
     this.id = id;
     const addon = native();
-    this.buffer = addon.segmentBuffer(id);
+    this.buffer = addon.segmentBuffer(id, windowLength);
     // From here the buffer's reference keeps the mapping; the mapping goes when the buffer is collected.
     addon.segmentRelease(id);
+    this.#window = this.buffer;
     this.int32 = new Int32Array(this.buffer);
     this.#holders = [{ pid: process.pid, fd: addon.segmentFd(id) }, ...holders.filter((h) => h.pid !== process.pid)].slice(0, 4);
   }
 
   /**
    * A new segment of `size` bytes. `reserve` > size maps that much address
-   * space for a segment that will grow (grow()): its buffer is that long,
-   * and only the part the file covers may be touched.
+   * space for a segment that will grow (grow()); only the part the file
+   * covers may be touched, through window().
    */
   static create(size: number, reserve = size): Segment {
     if (!Number.isSafeInteger(size) || size <= 0) throw new RangeError(`segment size must be a positive integer, got ${size}`);
-    return new Segment(check(native().segmentCreate(size, reserve), "creating a shared segment"), []);
+    return new Segment(check(native().segmentCreate(size, reserve), "creating a shared segment"), [], reserve > size ? size : 0);
   }
 
   /** Map a segment another process sent; `populate`: fill its page tables now (for one used whole, as an array is); `reserve` as in create(). */
@@ -69,14 +73,25 @@ export class Segment {
     let lastError = -2;
     for (const { pid, fd } of state.holders) {
       const id = native().segmentOpen(pid, fd, state.inode, populate ? 1 : 0, reserve);
-      if (id >= 0) return new Segment(id, state.holders);
+      if (id >= 0) return new Segment(id, state.holders, reserve > 0 ? state.size : 0);
       lastError = id;
     }
     throw segmentError(-lastError, `opening a shared segment (every process that held it is gone: ${state.holders.map((h) => h.pid).join(", ")})`);
   }
 
+  /**
+   * A buffer over at least the first `length` bytes of a growing segment
+   * (its file must cover them). V8 counts a buffer's whole length as memory
+   * and collects garbage at once when that count jumps, so a 2 GiB
+   * reservation is not handed to it whole: the window grows with the file.
+   */
+  window(length: number): ArrayBuffer {
+    if (this.#window.byteLength < length) this.#window = native().segmentBuffer(this.id, Math.max(length, this.#window.byteLength * 2));
+    return this.#window;
+  }
+
   get size(): number {
-    return this.buffer.byteLength;
+    return this.#window.byteLength;
   }
 
   state(): SegmentState {

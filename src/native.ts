@@ -33,8 +33,8 @@ export interface NativeAddon {
   segmentOpen(pid: number, fd: number, inode: number, populate: number, reserve: number): number;
   /** The segment's inode number. */
   segmentInode(id: number): number;
-  /** An ArrayBuffer over the segment; the mapping lives while any such buffer does. */
-  segmentBuffer(id: number): ArrayBuffer;
+  /** An ArrayBuffer over the first `length` bytes of the segment's mapping (0: all); the mapping lives while any such buffer does. */
+  segmentBuffer(id: number, length: number): ArrayBuffer;
   /** Drop the reference segmentCreate/segmentOpen returned. */
   segmentRelease(id: number): void;
   /** Make the segment's file at least `size` bytes, reserving the pages of [from, size): 0 or -errno. Mappings must already cover it (reserve). */
