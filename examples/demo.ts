@@ -9,9 +9,10 @@ import { isMain } from "multiproc";
 import { processScenes } from "./demo/processes.ts";
 import { sharedScenes } from "./demo/shared.ts";
 import { queueScenes } from "./demo/queues.ts";
+import { poolScenes } from "./demo/pool.ts";
 import { secondsSince, type Scene } from "./demo/scene.ts";
 
-export const scenes: Scene[] = [...processScenes, ...sharedScenes, ...queueScenes];
+export const scenes: Scene[] = [...processScenes, ...sharedScenes, ...queueScenes, ...poolScenes];
 
 async function main(selected: number[]): Promise<void> {
   const tourStart = performance.now();

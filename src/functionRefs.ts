@@ -289,6 +289,11 @@ export function loadFunctionSync(ref: FunctionRef): AnyFunction {
   return pick(ref, namespace);
 }
 
+/** Whether importModule has loaded `module` in this thread already. */
+export function isImported(module: string): boolean {
+  return namespaces.has(module);
+}
+
 /** Import a module named by a file URL (ESM or CommonJS under a file URL) or an absolute CommonJS path. */
 export async function importModule(module: string): Promise<unknown> {
   let namespace = namespaces.get(module);

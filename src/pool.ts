@@ -31,12 +31,12 @@ import { getContext, type Context, type StartMethod } from "./context.ts";
 import { abortError, ProcessError, TimeoutError, WorkerLostError } from "./errors.ts";
 import { locateFunction, type FunctionRef } from "./functionRefs.ts";
 import { cpuCount, exitedUnheld, type Process, type Target } from "./process.ts";
-import { dumps, loads, SerializationError, type Message } from "./reduction.ts";
+import { decodeMessageSync, dumps, loads, loadsIfImported, MessageTag, reduce, SerializationError, type Message } from "./reduction.ts";
 import { RawArray } from "./sharedctypes.ts";
 import { runAsync } from "./synchronize.ts";
 import { handled } from "./waiting.ts";
 import { builtin } from "./runtime.ts";
-import { PoolChannel, ResultKind, STOP, TaskKind, readResult, readTasks, resultMessage, taskMessage, type ResultHeader } from "./pool/protocol.ts";
+import { PoolChannel, ResultKind, STOP, TaskKind, readOutcome, readResult, readTasks, resultMessage, taskMessage, type ResultHeader } from "./pool/protocol.ts";
 import { poolWorker, type WorkerSetup } from "./pool/worker.ts";
 import { AsyncResult, IMapIterator, MapResult, finish, push, settle, type ResultCallbacks } from "./pool/results.ts";
 import { progressReporter, type ProgressReporter } from "./pool/progress.ts";
@@ -469,6 +469,8 @@ class IMapJob<R> extends Job {
 
   #deliver(chunk: number, ok: boolean, value: unknown, size: number): void {
     if (this.settled) return;
+    // A failed task reaches the consumer as one error standing for its items: count them all as taken then.
+    if (!ok && size > 1) this.#consumed += size - 1;
     this.#doneItems += size;
     this.#progress?.update(this.#doneItems);
     if (!this.#ordered) {
@@ -997,7 +999,14 @@ export class Pool implements PoolCore, AsyncDisposable {
             continue;
           }
         }
-        await this.#handle(readResult(message!));
+        // This message and all that came meanwhile, then send what fits, once.
+        do {
+          const decoding = this.#handle(readResult(message!));
+          if (decoding) await decoding;
+          message = channel.tryRead();
+        } while (message);
+        this.#dispatch();
+        this.#settleIdle();
       }
     } finally {
       this.#pumping = false;
@@ -1012,49 +1021,56 @@ export class Pool implements PoolCore, AsyncDisposable {
     this.#pumpAbort?.abort();
   }
 
-  async #handle(header: ResultHeader): Promise<void> {
+  /** Handle one message; a Promise only when its body needs modules imported first. */
+  #handle(header: ResultHeader): Promise<void> | undefined {
     const slot = this.#slots[header.slot];
-    if (!slot || slot.generation !== header.generation) return;
+    if (!slot || slot.generation !== header.generation) return undefined;
     switch (header.kind) {
       case ResultKind.Ready:
         slot.ready = true;
         this.#startFailures = 0;
-        this.#dispatch();
-        return;
+        return undefined;
       case ResultKind.InitFailed:
-        this.#lastStartError = await loads(header.body).catch((err: unknown) => err);
-        return;
+        return loads(header.body).then(
+          (error) => void (this.#lastStartError = error),
+          (error: unknown) => void (this.#lastStartError = error),
+        );
       case ResultKind.Exited:
-        this.#workerExited(slot, header.count);
-        return;
+        this.#workerExited(slot, header.arg);
+        return undefined;
       case ResultKind.Results:
-        await this.#onResults(slot, header);
+        return this.#onResults(slot, header);
     }
+    return undefined;
   }
 
-  async #onResults(slot: Slot, header: ResultHeader): Promise<void> {
-    let body: unknown[];
+  #onResults(slot: Slot, header: ResultHeader): Promise<void> | undefined {
+    const { ok, ms, value } = readOutcome(header);
+    this.#taskMs = this.#taskMs === undefined ? ms : this.#taskMs * 0.9 + ms * 0.1;
     try {
-      body = (await loads(header.body)) as unknown[];
+      const ready = value.tag === MessageTag.Dumped ? loadsIfImported(value.payload) : { value: decodeMessageSync(value) };
+      if (ready) {
+        this.#settleNext(slot, ok, ready.value);
+        return undefined;
+      }
     } catch (err) {
-      // The outcomes cannot be rebuilt here (a class this process lacks...): each task gets the reason.
-      body = [0];
-      for (let i = 0; i < header.count; i++) body.push(false, err);
+      // It cannot be rebuilt here (a class this process lacks...): that is the task's error.
+      this.#settleNext(slot, false, err);
+      return undefined;
     }
-    const busy = body[0] as number;
-    if (busy > 0) {
-      const perTask = busy / header.count;
-      this.#taskMs = this.#taskMs === undefined ? perTask : this.#taskMs * 0.7 + perTask * 0.3;
-    }
-    for (let i = 0; i < header.count; i++) {
-      const task = slot.held.shift();
-      if (!task) break;
-      this.#release(task);
-      if (!task.done) this.#outcome(task, body[1 + 2 * i] as boolean, body[2 + 2 * i]);
-    }
+    return loads(value.payload).then(
+      (rebuilt) => this.#settleNext(slot, ok, rebuilt),
+      (err: unknown) => this.#settleNext(slot, false, err),
+    );
+  }
+
+  /** The outcome of the oldest task `slot` holds (a worker answers its tasks in order). */
+  #settleNext(slot: Slot, ok: boolean, value: unknown): void {
+    const task = slot.held.shift();
+    if (!task) return;
+    this.#release(task);
+    if (!task.done) this.#outcome(task, ok, value);
     if (slot.held.length === 0) slot.exclusive = false;
-    this.#dispatch();
-    this.#settleIdle();
   }
 
   /** A task leaves its worker. */
@@ -1288,6 +1304,11 @@ export class Pool implements PoolCore, AsyncDisposable {
       queued,
       ...this.#stats,
     };
+  }
+
+  /** A pool belongs to the process that made it (Python refuses to pickle one too). */
+  [reduce](): never {
+    throw new SerializationError("a Pool cannot be sent to another process: pass what its tasks need instead", "pool");
   }
 
   toString(): string {

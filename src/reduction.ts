@@ -22,7 +22,7 @@
  */
 
 import type { Server, Socket } from "node:net";
-import { FunctionLookupError, importModule, loadFunctionSync, locateFunction, type FunctionRef } from "./functionRefs.ts";
+import { FunctionLookupError, importModule, isImported, loadFunctionSync, locateFunction, type FunctionRef } from "./functionRefs.ts";
 import { libraryErrors, nameErrorClasses } from "./errors.ts";
 import { builtin, shared } from "./runtime.ts";
 
@@ -171,6 +171,13 @@ export async function loads(data: Uint8Array, handles: readonly Handle[] = []): 
 export function loadsSync(data: Uint8Array, handles: readonly Handle[] = []): unknown {
   const [, special, payload] = deserialize(data) as [string[], boolean, unknown];
   return special ? new Decoder(handles).decode(payload) : payload;
+}
+
+/** loads without awaiting, when every module the value refers to is imported already (the usual case); undefined otherwise. */
+export function loadsIfImported(data: Uint8Array): { value: unknown } | undefined {
+  const [modules, special, payload] = deserialize(data) as [string[], boolean, unknown];
+  if (!modules.every(isImported)) return undefined;
+  return { value: special ? new Decoder([]).decode(payload) : payload };
 }
 
 let net: typeof import("node:net") | undefined;

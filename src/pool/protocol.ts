@@ -6,13 +6,15 @@
  * parent drains in one loop (one wake for many results).
  *
  * Messages carry a small binary header before the serialized body, so that
- * a body that fails to decode still names its sender and how many tasks it
- * answered: that becomes those tasks' error, never a lost result.
+ * a body that fails to decode still names its sender and the task it
+ * answers: that becomes the task's error, never a lost result.
  *
  *   task message   (parent → worker): u32 count, u32 length of the function
  *                   table, then dumps([id, ref, ...]) and dumps([tasks]); count 0 = stop.
- *   result message (worker → parent): i32 slot, generation, kind, count,
- *                   then dumps(body).
+ *   result message (worker → parent): i32 slot, generation, kind, arg, then
+ *                   a body. A task's result (kind Results): arg = ok | tag << 8,
+ *                   body = f64 ms the task ran + the value as encodeMessage
+ *                   made it (numbers, strings and bytes skip structured clone).
  *
  * Talks to: channel.ts, reduction.ts; pool.ts and pool/worker.ts are the two sides.
  */
@@ -42,9 +44,9 @@ export const ResultKind = {
   Ready: 1,
   /** The initializer threw; body: the error. The worker exits. */
   InitFailed: 2,
-  /** body: [busy ms, then (ok, value) per task, in the order the tasks came]. */
+  /** The outcome of the worker's oldest unanswered task (see the header comment). */
   Results: 3,
-  /** Written by the parent itself after a worker exited; count: the exit code. Ordered after everything the worker wrote. */
+  /** Written by the parent itself after a worker exited; arg: the exit code. Ordered after everything the worker wrote. */
   Exited: 4,
 } as const;
 export type ResultKind = (typeof ResultKind)[keyof typeof ResultKind];
@@ -69,27 +71,63 @@ export interface ResultHeader {
   slot: number;
   generation: number;
   kind: ResultKind;
-  count: number;
+  /** Depends on the kind (see ResultKind). */
+  arg: number;
   body: Uint8Array;
 }
 
-export function resultMessage(slot: number, generation: number, kind: ResultKind, count: number, body?: Uint8Array): Message {
+function readInt32(bytes: Uint8Array, at: number): number {
+  return bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24);
+}
+
+function writeInt32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value;
+  bytes[at + 1] = value >> 8;
+  bytes[at + 2] = value >> 16;
+  bytes[at + 3] = value >> 24;
+}
+
+export function resultMessage(slot: number, generation: number, kind: ResultKind, arg: number, body?: Uint8Array): Message {
   const payload = new Uint8Array(RESULT_HEADER + (body?.byteLength ?? 0));
-  const header = new Int32Array(payload.buffer, 0, 4);
-  header[0] = slot;
-  header[1] = generation;
-  header[2] = kind;
-  header[3] = count;
+  writeInt32(payload, 0, slot);
+  writeInt32(payload, 4, generation);
+  writeInt32(payload, 8, kind);
+  writeInt32(payload, 12, arg);
   if (body) payload.set(body, RESULT_HEADER);
   return { tag: TAG, payload };
 }
 
-export function readResult(message: Message): ResultHeader {
-  const { payload } = message;
-  // The channel hands out fresh, aligned buffers; copy if one ever is not.
-  const bytes = payload.byteOffset % 4 === 0 ? payload : payload.slice();
-  const header = new Int32Array(bytes.buffer, bytes.byteOffset, 4);
-  return { slot: header[0]!, generation: header[1]!, kind: header[2] as ResultKind, count: header[3]!, body: bytes.subarray(RESULT_HEADER) };
+export function readResult({ payload }: Message): ResultHeader {
+  return {
+    slot: readInt32(payload, 0),
+    generation: readInt32(payload, 4),
+    kind: readInt32(payload, 8) as ResultKind,
+    arg: readInt32(payload, 12),
+    body: payload.subarray(RESULT_HEADER),
+  };
+}
+
+const scratchMs = new Float64Array(1);
+const scratchMsBytes = new Uint8Array(scratchMs.buffer);
+
+/** A task's outcome as a Results message: how long it ran, whether it succeeded, and its value or error encoded. */
+export function outcomeMessage(slot: number, generation: number, ok: boolean, ms: number, value: Message): Message {
+  const body = new Uint8Array(8 + value.payload.byteLength);
+  scratchMs[0] = ms;
+  body.set(scratchMsBytes, 0);
+  body.set(value.payload, 8);
+  return resultMessage(slot, generation, ResultKind.Results, (ok ? 1 : 0) | (value.tag << 8), body);
+}
+
+export interface Outcome {
+  ok: boolean;
+  ms: number;
+  value: Message;
+}
+
+export function readOutcome(header: ResultHeader): Outcome {
+  scratchMsBytes.set(header.body.subarray(0, 8));
+  return { ok: (header.arg & 1) === 1, ms: scratchMs[0]!, value: { tag: header.arg >> 8, payload: header.body.subarray(8) } };
 }
 
 export function taskMessage(count: number, functions: Uint8Array, tasks: Uint8Array): Message {

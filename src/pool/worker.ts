@@ -3,29 +3,25 @@
  * take batches of tasks from this slot's channel and run them one at a
  * time, in order, answering on the shared result channel.
  *
- * Results of map tasks are sent in batches too: after the last task in
- * hand, or once the oldest unsent result is FLUSH_MS old, so tiny tasks
- * cost one message per batch and a long task's result leaves as soon as it
- * is done. (Per-task messages cost a chunksize-1 map two thirds of its
- * speed.) An apply's result leaves at once: it is a call of its own. Before each
- * task the worker publishes how many tasks it has started (one shared word),
- * so that if it dies the parent can tell the tasks it had begun (reported
- * lost) from those still waiting in its channel (given to another worker).
+ * Each result leaves as soon as its task is done (the parent drains many
+ * in one wake): a worker that dies loses only the task it was running, and
+ * a quick task's result never waits behind a slow one. Before each task the
+ * worker publishes how many tasks it has started (one shared word), so that
+ * if it dies the parent can tell the task it had begun (reported lost) from
+ * those still waiting in its channel (given to another worker).
  *
- * A result or an error that cannot be serialized becomes that task's error
- * (MaybeEncodingError), never a lost worker.
+ * A result that cannot be serialized becomes that task's error
+ * (MaybeEncodingError), an error that cannot be its name, message and
+ * stack: never a lost worker.
  *
  * Talks to: pool/protocol.ts; pool.ts starts it as a Process target.
  */
 import { registerTarget, loadFunction, type FunctionRef } from "../functionRefs.ts";
-import { dumps, loads } from "../reduction.ts";
+import { dumps, encodeMessage, loads, type Message } from "../reduction.ts";
 import { runAsync } from "../synchronize.ts";
 import type { RawArray } from "../sharedctypes.ts";
 import { MaybeEncodingError } from "../errors.ts";
-import { PoolChannel, ResultKind, TASK_STRIDE, TaskKind, readTasks, resultMessage, type TaskBatch } from "./protocol.ts";
-
-/** The longest a finished task's result waits to be batched with later ones. */
-const FLUSH_MS = 1;
+import { PoolChannel, ResultKind, TASK_STRIDE, TaskKind, outcomeMessage, readTasks, resultMessage, type TaskBatch } from "./protocol.ts";
 
 type Loaded = { fn: (...args: unknown[]) => unknown } | { error: unknown };
 
@@ -45,20 +41,12 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === "object" || typeof value === "function") && value !== null && typeof (value as PromiseLike<unknown>).then === "function";
 }
 
-async function settle(value: unknown): Promise<unknown> {
-  return isThenable(value) ? await value : value;
-}
-
 class Worker {
   readonly #setup: WorkerSetup;
   readonly #functions = new Map<number, Loaded>();
   readonly #startedWord: Int32Array;
   #started = 0;
   #completed = 0;
-  /** Unsent (ok, value) pairs, and when the oldest was added. */
-  #outcomes: unknown[] = [];
-  #since = 0;
-  #busy = 0;
 
   constructor(setup: WorkerSetup) {
     this.#setup = setup;
@@ -73,7 +61,7 @@ class Worker {
     const { initializer, initargs, tasks } = this.#setup;
     if (initializer) {
       try {
-        await settle(initializer(...initargs));
+        await initializer(...initargs);
       } catch (err) {
         this.#send(ResultKind.InitFailed, 0, encodeError(err));
         throw err;
@@ -99,7 +87,7 @@ class Worker {
       // Nothing of this batch can run: every task in it fails with the reason.
       for (let i = 0; i < batch.count; i++) {
         this.#begin();
-        this.#finish(false, err, i === batch.count - 1);
+        this.#finish(false, err, 0);
       }
       return;
     }
@@ -110,13 +98,13 @@ class Worker {
       let ok = true;
       let value: unknown;
       try {
-        value = await this.#runTask(list[at] as TaskKind, list[at + 1] as number, list[at + 2]);
+        value = this.#runTask(list[at] as TaskKind, list[at + 1] as number, list[at + 2]);
+        if (isThenable(value)) value = await value;
       } catch (err) {
         ok = false;
         value = err;
       }
-      this.#busy += performance.now() - start;
-      this.#finish(ok, value, i === batch.count - 1 || list[at] === TaskKind.Apply);
+      this.#finish(ok, value, performance.now() - start);
     }
   }
 
@@ -132,20 +120,34 @@ class Worker {
     }
   }
 
-  async #runTask(kind: TaskKind, id: number, payload: unknown): Promise<unknown> {
+  /** Run a task; a Promise only when something in it is asynchronous (tiny sync tasks skip a microtask each). */
+  #runTask(kind: TaskKind, id: number, payload: unknown): unknown {
     const loaded = this.#functions.get(id);
     if (!loaded) throw new Error(`pool worker: function #${id} was never sent`);
     if ("error" in loaded) throw loaded.error;
     const fn = loaded.fn;
     if (kind === TaskKind.Apply) {
-      const [args, kwargs] = (await loads(payload as Uint8Array)) as [unknown[], Record<string, unknown> | undefined];
-      return settle(kwargs === undefined ? fn(...args) : fn(...args, kwargs));
+      return loads(payload as Uint8Array).then((decoded) => {
+        const [args, kwargs] = decoded as [unknown[], Record<string, unknown> | undefined];
+        return kwargs === undefined ? fn(...args) : fn(...args, kwargs);
+      });
     }
     const items = payload as unknown[];
     // Filled by push, not preallocated: V8 serializes a holey array element by element, several times slower.
     const out: unknown[] = [];
     const spread = kind === TaskKind.Starmap;
     for (let i = 0; i < items.length; i++) {
+      const result = spread ? fn(...(items[i] as unknown[])) : fn(items[i]);
+      if (isThenable(result)) return this.#finishAsync(fn, spread, items, out, i, result);
+      out.push(result);
+    }
+    return out;
+  }
+
+  /** The rest of a chunk once one of its calls returned a Promise. */
+  async #finishAsync(fn: (...args: unknown[]) => unknown, spread: boolean, items: unknown[], out: unknown[], at: number, pending: PromiseLike<unknown>): Promise<unknown[]> {
+    out.push(await pending);
+    for (let i = at + 1; i < items.length; i++) {
       const result = spread ? fn(...(items[i] as unknown[])) : fn(items[i]);
       out.push(isThenable(result) ? await result : result);
     }
@@ -157,43 +159,18 @@ class Worker {
     Atomics.store(this.#startedWord, this.#setup.slot, ++this.#started);
   }
 
-  #finish(ok: boolean, value: unknown, flushNow: boolean): void {
-    if (this.#outcomes.length === 0) this.#since = performance.now();
-    this.#outcomes.push(ok, value);
+  /** Send a task's outcome, and how long it ran (the parent sizes its batches by it). */
+  #finish(ok: boolean, value: unknown, ms: number): void {
     this.#completed++;
-    const retiring = this.#setup.maxtasks !== null && this.#completed >= this.#setup.maxtasks;
-    if (flushNow || retiring || performance.now() - this.#since >= FLUSH_MS) this.#flush();
-  }
-
-  #flush(): void {
-    const outcomes = this.#outcomes;
-    if (outcomes.length === 0) return;
-    this.#outcomes = [];
-    const busy = this.#busy;
-    this.#busy = 0;
-    this.#send(ResultKind.Results, outcomes.length / 2, encodeOutcomes(busy, outcomes));
-  }
-}
-
-/** dumps([busy, ...outcomes]); what cannot travel is replaced by an error saying why. */
-function encodeOutcomes(busy: number, outcomes: unknown[]): Uint8Array {
-  try {
-    return dumps([busy, ...outcomes], { root: "result" }).data;
-  } catch {
-    // Find the culprits one by one (rare: only when something failed).
-  }
-  const safe: unknown[] = [busy];
-  for (let i = 0; i < outcomes.length; i += 2) {
-    const ok = outcomes[i] as boolean;
-    const value = outcomes[i + 1];
+    let encoded: Message;
     try {
-      dumps(value, { root: "result" });
-      safe.push(ok, value);
-    } catch (err) {
-      safe.push(false, ok ? new MaybeEncodingError(err, value) : plainError(value, err));
+      encoded = encodeMessage(value, "result");
+    } catch (reason) {
+      encoded = encodeMessage(ok ? new MaybeEncodingError(reason, value) : plainError(value, reason));
+      ok = false;
     }
+    this.#setup.results.channel.tryWrite(outcomeMessage(this.#setup.slot, this.#setup.generation, ok, ms, encoded), false);
   }
-  return dumps(safe, { root: "result" }).data;
 }
 
 /** A task error that will not serialize as it is: its name, message and stack, or else why it would not. */
