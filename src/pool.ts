@@ -1045,12 +1045,12 @@ export class Pool implements PoolCore, AsyncDisposable {
   }
 
   #onResults(slot: Slot, header: ResultHeader): Promise<void> | undefined {
-    const { ok, ms, value } = readOutcome(header);
+    const { ok, single, ms, value } = readOutcome(header);
     this.#taskMs = this.#taskMs === undefined ? ms : this.#taskMs * 0.9 + ms * 0.1;
     try {
       const ready = value.tag === MessageTag.Dumped ? loadsIfImported(value.payload) : { value: decodeMessageSync(value) };
       if (ready) {
-        this.#settleNext(slot, ok, ready.value);
+        this.#settleNext(slot, ok, single ? [ready.value] : ready.value);
         return undefined;
       }
     } catch (err) {
@@ -1059,7 +1059,7 @@ export class Pool implements PoolCore, AsyncDisposable {
       return undefined;
     }
     return loads(value.payload).then(
-      (rebuilt) => this.#settleNext(slot, ok, rebuilt),
+      (rebuilt) => this.#settleNext(slot, ok, single ? [rebuilt] : rebuilt),
       (err: unknown) => this.#settleNext(slot, false, err),
     );
   }

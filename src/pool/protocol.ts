@@ -12,7 +12,8 @@
  *   task message   (parent → worker): u32 count, u32 length of the function
  *                   table, then dumps([id, ref, ...]) and dumps([tasks]); count 0 = stop.
  *   result message (worker → parent): i32 slot, generation, kind, arg, then
- *                   a body. A task's result (kind Results): arg = ok | tag << 8,
+ *                   a body. A task's result (kind Results): arg = ok | single << 1
+ *                   | tag << 8 (single: a one-item chunk's value, sent bare),
  *                   body = f64 ms the task ran + the value as encodeMessage
  *                   made it (numbers, strings and bytes skip structured clone).
  *
@@ -110,24 +111,31 @@ export function readResult({ payload }: Message): ResultHeader {
 const scratchMs = new Float64Array(1);
 const scratchMsBytes = new Uint8Array(scratchMs.buffer);
 
-/** A task's outcome as a Results message: how long it ran, whether it succeeded, and its value or error encoded. */
-export function outcomeMessage(slot: number, generation: number, ok: boolean, ms: number, value: Message): Message {
+/**
+ * A task's outcome as a Results message: how long it ran, whether it
+ * succeeded, and its value or error encoded. `single`: the value is the
+ * only item of a chunk's results, sent without its array (a chunksize-1 map
+ * then skips structured clone for numbers and strings).
+ */
+export function outcomeMessage(slot: number, generation: number, ok: boolean, single: boolean, ms: number, value: Message): Message {
   const body = new Uint8Array(8 + value.payload.byteLength);
   scratchMs[0] = ms;
   body.set(scratchMsBytes, 0);
   body.set(value.payload, 8);
-  return resultMessage(slot, generation, ResultKind.Results, (ok ? 1 : 0) | (value.tag << 8), body);
+  return resultMessage(slot, generation, ResultKind.Results, (ok ? 1 : 0) | (single ? 2 : 0) | (value.tag << 8), body);
 }
 
 export interface Outcome {
   ok: boolean;
+  single: boolean;
   ms: number;
   value: Message;
 }
 
 export function readOutcome(header: ResultHeader): Outcome {
   scratchMsBytes.set(header.body.subarray(0, 8));
-  return { ok: (header.arg & 1) === 1, ms: scratchMs[0]!, value: { tag: header.arg >> 8, payload: header.body.subarray(8) } };
+  const { arg } = header;
+  return { ok: (arg & 1) === 1, single: (arg & 2) === 2, ms: scratchMs[0]!, value: { tag: arg >> 8, payload: header.body.subarray(8) } };
 }
 
 export function taskMessage(count: number, functions: Uint8Array, tasks: Uint8Array): Message {

@@ -104,7 +104,7 @@ class Worker {
         ok = false;
         value = err;
       }
-      this.#finish(ok, value, performance.now() - start);
+      this.#finish(ok, value, performance.now() - start, list[at] as TaskKind);
     }
   }
 
@@ -160,16 +160,18 @@ class Worker {
   }
 
   /** Send a task's outcome, and how long it ran (the parent sizes its batches by it). */
-  #finish(ok: boolean, value: unknown, ms: number): void {
+  #finish(ok: boolean, value: unknown, ms: number, kind?: TaskKind): void {
     this.#completed++;
+    const single = ok && kind !== TaskKind.Apply && kind !== undefined && (value as unknown[]).length === 1;
+    const sent = single ? (value as unknown[])[0] : value;
     let encoded: Message;
     try {
-      encoded = encodeMessage(value, "result");
+      encoded = encodeMessage(sent, "result");
     } catch (reason) {
-      encoded = encodeMessage(ok ? new MaybeEncodingError(reason, value) : plainError(value, reason));
+      encoded = encodeMessage(ok ? new MaybeEncodingError(reason, sent) : plainError(sent, reason));
       ok = false;
     }
-    this.#setup.results.channel.tryWrite(outcomeMessage(this.#setup.slot, this.#setup.generation, ok, ms, encoded), false);
+    this.#setup.results.channel.tryWrite(outcomeMessage(this.#setup.slot, this.#setup.generation, ok, single && ok, ms, encoded), false);
   }
 }
 
