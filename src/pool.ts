@@ -19,7 +19,8 @@
  *   - Tasks are sent in batches, up to a window per worker that adapts to
  *     how long tasks take (many in flight for tiny tasks, one at a time for
  *     long ones, so the last tasks are not stuck behind a busy worker).
- *     A function travels once per worker (by reference), then by number.
+ *     A function travels by reference, named once per message, loaded
+ *     once per worker.
  *   - Tasks with a timeout or a signal go only to an idle worker and alone,
  *     so that killing it to stop them costs no other task.
  *
@@ -36,7 +37,7 @@ import { RawArray } from "./sharedctypes.ts";
 import { runAsync } from "./synchronize.ts";
 import { handled } from "./waiting.ts";
 import { builtin } from "./runtime.ts";
-import { PoolChannel, ResultKind, STOP, TaskKind, readOutcome, readResult, readTasks, resultMessage, taskMessage, type ResultHeader } from "./pool/protocol.ts";
+import { PoolChannel, ResultKind, STOP, TaskKind, hasBegun, readOutcome, readResult, readTasks, resultMessage, taskMessage, type ResultHeader } from "./pool/protocol.ts";
 import { poolWorker, type WorkerSetup } from "./pool/worker.ts";
 import { AsyncResult, IMapIterator, MapResult, finish, push, settle, type ResultCallbacks } from "./pool/results.ts";
 import { progressReporter, type ProgressReporter } from "./pool/progress.ts";
@@ -91,7 +92,8 @@ export interface IMapOptions extends MapOptions {
 }
 
 export interface PoolStats {
-  state: "running" | "closed" | "terminated";
+  /** "broken": workers kept failing to start (see the README); every call fails. */
+  state: "running" | "closed" | "terminated" | "broken";
   processes: number;
   /** Workers alive now. */
   workers: number;
@@ -146,12 +148,14 @@ interface Slot {
   readonly tasks: Channel;
   readonly channelRef: PoolChannel;
   held: Task[];
+  /** Ordinal of the next task sent to this worker. */
   sent: number;
+  /** Tasks given to this worker and not taken back (maxtasksperchild counts these). */
+  assigned: number;
   ready: boolean;
   alive: boolean;
   /** Holds one guarded task: nothing else goes to it. */
   exclusive: boolean;
-  known: Set<number>;
   stopped: boolean;
 }
 
@@ -162,6 +166,7 @@ abstract class Job {
   readonly guarded: boolean;
   readonly timeout: number | null;
   readonly retries: number;
+  readonly signal: AbortSignal | undefined;
   #abort: (() => void) | undefined;
 
   constructor(
@@ -173,7 +178,8 @@ abstract class Job {
     this.retries = options.retries ?? pool.retries;
     this.guarded = this.timeout !== null || options.signal !== undefined;
     const signal = options.signal;
-    if (signal) {
+    this.signal = signal;
+    if (signal && !signal.aborted) {
       const onAbort = () => this.pool.abortJob(this, abortError(signal), true);
       signal.addEventListener("abort", onAbort, { once: true });
       this.#abort = () => signal.removeEventListener("abort", onAbort);
@@ -621,10 +627,10 @@ export class Pool implements PoolCore, AsyncDisposable {
           channelRef: new PoolChannel(tasks),
           held: [],
           sent: 0,
+          assigned: 0,
           ready: false,
           alive: false,
           exclusive: false,
-          known: new Set(),
           stopped: false,
         };
         this.#slots.push(slot);
@@ -664,7 +670,8 @@ export class Pool implements PoolCore, AsyncDisposable {
     const { kwargs } = options;
     if (kwargs !== undefined && (kwargs === null || typeof kwargs !== "object")) throw new TypeError("kwargs must be an object");
     const fnId = this.#functionId(fn);
-    const encoded = dumps([callArgs, kwargs], { root: "" }).data;
+    // Paths in errors read as the caller wrote them: args[1].cb, kwargs.cb.
+    const encoded = dumps({ args: callArgs, kwargs }, { root: "" }).data;
     const job = new ApplyJob<Awaited<R>>(this, fnId, encoded, options);
     this.#submit(job);
     return job.result;
@@ -783,6 +790,8 @@ export class Pool implements PoolCore, AsyncDisposable {
   }
 
   #submit(job: Job): void {
+    // A signal aborted before the call: nothing runs.
+    if (job.signal?.aborted) job.cancel(abortError(job.signal));
     if (job.exhausted) return;
     this.offer(job);
   }
@@ -859,25 +868,24 @@ export class Pool implements PoolCore, AsyncDisposable {
     let most = 0;
     for (const slot of this.#slots) {
       if (!slot.alive || slot.stopped) continue;
-      const waiting = slot.sent - Atomics.load(this.#started.view, slot.index);
+      const mark = Atomics.load(this.#started.view, slot.index);
+      let waiting = 0;
+      while (waiting < slot.held.length && !hasBegun(slot.held[slot.held.length - 1 - waiting]!.ordinal, mark)) waiting++;
       // Only from a worker busy with a task of its own: taking its only task would just move it.
       if (waiting > most && slot.held.length > waiting) [victim, most] = [slot, waiting];
     }
     if (!victim) return;
-    // The worker reads whole messages, in order: draining its channel takes back exactly the newest tasks sent to it.
-    let taken = 0;
-    let functionsLost = false;
+    // The worker may take a message while we drain: what we got is told by the ordinals in each message.
+    const back: Task[] = [];
     for (let message = victim.tasks.tryRead(); message; message = victim.tasks.tryRead()) {
       const batch = readTasks(message);
-      taken += batch.count;
-      if (batch.functions.byteLength > 0) functionsLost = true;
+      const at = victim.held.findIndex((task) => task.ordinal >>> 0 === batch.first);
+      if (at >= 0) back.push(...victim.held.splice(at, batch.count));
     }
-    if (taken === 0) return;
-    // Functions sent with what was taken back were never loaded there: they go again (loading twice is harmless).
-    if (functionsLost) victim.known.clear();
-    const back = victim.held.splice(victim.held.length - taken, taken);
-    victim.sent -= taken;
+    if (back.length === 0) return;
+    victim.assigned -= back.length;
     if (victim.held.length === 0) victim.exclusive = false;
+    back.sort((a, b) => a.ordinal - b.ordinal);
     for (const task of back) this.#release(task);
     this.#retry.unshift(...back);
     this.#fill(idle, this.#window());
@@ -889,7 +897,7 @@ export class Pool implements PoolCore, AsyncDisposable {
     const held = slot.held.length;
     if (held * 2 > window && held > 0) return false;
     let room = window - held;
-    if (this.#maxtasks !== null) room = Math.min(room, this.#maxtasks - slot.sent);
+    if (this.#maxtasks !== null) room = Math.min(room, this.#maxtasks - slot.assigned);
     const batch: Task[] = [];
     while (room > 0) {
       const task = this.#peekTask();
@@ -925,22 +933,25 @@ export class Pool implements PoolCore, AsyncDisposable {
       }
       tasks = this.#encodeTasks(batch)!;
     }
+    // Every message names its functions (a worker loads each once): a message taken back then never strands a later one.
     const table: unknown[] = [];
+    const named = new Set<number>();
     for (const task of batch) {
-      if (slot.known.has(task.fnId)) continue;
-      slot.known.add(task.fnId);
+      if (named.has(task.fnId)) continue;
+      named.add(task.fnId);
       table.push(task.fnId, this.#functionRefs[task.fnId - 1]);
     }
-    const functions = table.length > 0 ? dumps(table).data : new Uint8Array(0);
+    const functions = dumps(table).data;
     for (const task of batch) {
       task.worker = slot;
       task.ordinal = slot.sent++;
+      slot.assigned++;
       slot.held.push(task);
       task.job.running.add(task);
       this.#held++;
       if (task.job.timeout !== null) task.timer = setTimeout(() => this.#timedOut(task), task.job.timeout);
     }
-    slot.tasks.tryWrite(taskMessage(batch.length, functions, tasks), false);
+    slot.tasks.tryWrite(taskMessage(batch.length, batch[0]!.ordinal, functions, tasks), false);
   }
 
   #encodeTasks(batch: Task[]): Uint8Array | undefined {
@@ -1107,7 +1118,7 @@ export class Pool implements PoolCore, AsyncDisposable {
     const worker = new this.#context.Process({ target: poolWorker, args: [setup], daemon: true });
     worker.name = worker.name.replace(/^Process-/, "PoolWorker-");
     worker.start();
-    Object.assign(slot, { process: worker, held: [], sent: 0, ready: false, alive: true, exclusive: false, known: new Set<number>(), stopped: false });
+    Object.assign(slot, { process: worker, held: [], sent: 0, assigned: 0, ready: false, alive: true, exclusive: false, stopped: false });
     const generation = slot.generation;
     void worker[exitedUnheld]().then((code) => {
       if (this.#state === State.Terminate && this.#held === 0) return;
@@ -1121,7 +1132,7 @@ export class Pool implements PoolCore, AsyncDisposable {
     if (!slot.alive) return;
     slot.alive = false;
     const wasReady = slot.ready;
-    const started = Atomics.load(this.#started.view, slot.index);
+    const mark = Atomics.load(this.#started.view, slot.index);
     const held = slot.held;
     slot.held = [];
     slot.exclusive = false;
@@ -1129,7 +1140,7 @@ export class Pool implements PoolCore, AsyncDisposable {
     for (const task of held) {
       this.#release(task);
       if (task.done || task.job.settled) continue;
-      if (task.ordinal >= started) {
+      if (!hasBegun(task.ordinal, mark)) {
         again.push(task);
         continue;
       }
@@ -1297,7 +1308,7 @@ export class Pool implements PoolCore, AsyncDisposable {
     let queued = this.#retry.length + (this.#peeked ? 1 : 0);
     for (const job of this.#jobs) queued += job.waiting;
     return {
-      state: this.#state === State.Run ? "running" : this.#state === State.Close ? "closed" : "terminated",
+      state: this.#broken && this.#state !== State.Terminate ? "broken" : this.#state === State.Run ? "running" : this.#state === State.Close ? "closed" : "terminated",
       processes: this.#processes,
       workers: this.#slots.filter((slot) => slot.alive).length,
       busyWorkers: this.#slots.filter((slot) => slot.alive && slot.held.length > 0).length,

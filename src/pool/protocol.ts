@@ -9,8 +9,10 @@
  * a body that fails to decode still names its sender and the task it
  * answers: that becomes the task's error, never a lost result.
  *
- *   task message   (parent → worker): u32 count, u32 length of the function
- *                   table, then dumps([id, ref, ...]) and dumps([tasks]); count 0 = stop.
+ *   task message   (parent → worker): u32 count, u32 ordinal of its first task
+ *                   (the parent numbers each worker's tasks), u32 length of the
+ *                   function table, then dumps([id, ref, ...]) and dumps([tasks]);
+ *                   count 0 = stop.
  *   result message (worker → parent): i32 slot, generation, kind, arg, then
  *                   a body. A task's result (kind Results): arg = ok | single << 1
  *                   | tag << 8 (single: a one-item chunk's value, sent bare),
@@ -35,7 +37,7 @@ export type TaskKind = (typeof TaskKind)[keyof typeof TaskKind];
 
 /**
  * Fields per task in the flat task array: kind, function id, payload (the
- * items of a chunk, or for Apply the bytes of dumps([args, kwargs]), made
+ * items of a chunk, or for Apply the bytes of dumps({ args, kwargs }), made
  * when the task was submitted so that what cannot travel fails the call).
  */
 export const TASK_STRIDE = 3;
@@ -53,7 +55,7 @@ export const ResultKind = {
 export type ResultKind = (typeof ResultKind)[keyof typeof ResultKind];
 
 const RESULT_HEADER = 16;
-const TASK_HEADER = 8;
+const TASK_HEADER = 12;
 /** Pool messages are only read by pool code: one tag for all. */
 const TAG = 0;
 
@@ -138,11 +140,12 @@ export function readOutcome(header: ResultHeader): Outcome {
   return { ok: (arg & 1) === 1, single: (arg & 2) === 2, ms: scratchMs[0]!, value: { tag: arg >> 8, payload: header.body.subarray(8) } };
 }
 
-export function taskMessage(count: number, functions: Uint8Array, tasks: Uint8Array): Message {
+export function taskMessage(count: number, first: number, functions: Uint8Array, tasks: Uint8Array): Message {
   const payload = new Uint8Array(TASK_HEADER + functions.byteLength + tasks.byteLength);
   const view = new DataView(payload.buffer);
   view.setUint32(0, count, true);
-  view.setUint32(4, functions.byteLength, true);
+  view.setUint32(4, first >>> 0, true);
+  view.setUint32(8, functions.byteLength, true);
   payload.set(functions, TASK_HEADER);
   payload.set(tasks, TASK_HEADER + functions.byteLength);
   return { tag: TAG, payload };
@@ -152,6 +155,8 @@ export const STOP: Message = { tag: TAG, payload: new Uint8Array(TASK_HEADER) };
 
 export interface TaskBatch {
   count: number;
+  /** Ordinal of the first task (wrapping at 2^32). */
+  first: number;
   functions: Uint8Array;
   tasks: Uint8Array;
 }
@@ -160,6 +165,12 @@ export function readTasks(message: Message): TaskBatch {
   const { payload } = message;
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const count = view.getUint32(0, true);
-  const split = TASK_HEADER + view.getUint32(4, true);
-  return { count, functions: payload.subarray(TASK_HEADER, split), tasks: payload.subarray(split) };
+  const first = view.getUint32(4, true);
+  const split = TASK_HEADER + view.getUint32(8, true);
+  return { count, first, functions: payload.subarray(TASK_HEADER, split), tasks: payload.subarray(split) };
+}
+
+/** Whether the task numbered `ordinal` has begun, given the worker's published mark (ordinal + 1 of the last task it began); wraps at 2^32. */
+export function hasBegun(ordinal: number, mark: number): boolean {
+  return ((mark - ordinal - 1) | 0) >= 0;
 }

@@ -6,9 +6,9 @@
  * Each result leaves as soon as its task is done (the parent drains many
  * in one wake): a worker that dies loses only the task it was running, and
  * a quick task's result never waits behind a slow one. Before each task the
- * worker publishes how many tasks it has started (one shared word), so that
- * if it dies the parent can tell the task it had begun (reported lost) from
- * those still waiting in its channel (given to another worker).
+ * worker publishes the number of the task it begins (one shared word), so
+ * that if it dies the parent can tell the task it had begun (reported lost)
+ * from those still waiting in its channel (given to another worker).
  *
  * A result that cannot be serialized becomes that task's error
  * (MaybeEncodingError), an error that cannot be its name, message and
@@ -30,7 +30,7 @@ export interface WorkerSetup {
   generation: number;
   tasks: PoolChannel;
   results: PoolChannel;
-  /** One word per slot: how many tasks this slot's worker has started. */
+  /** One word per slot: 1 + the ordinal of the last task this slot's worker began (see protocol.ts). */
   started: RawArray<"i">;
   initializer?: (...args: unknown[]) => unknown;
   initargs: unknown[];
@@ -45,7 +45,6 @@ class Worker {
   readonly #setup: WorkerSetup;
   readonly #functions = new Map<number, Loaded>();
   readonly #startedWord: Int32Array;
-  #started = 0;
   #completed = 0;
 
   constructor(setup: WorkerSetup) {
@@ -86,14 +85,14 @@ class Worker {
     } catch (err) {
       // Nothing of this batch can run: every task in it fails with the reason.
       for (let i = 0; i < batch.count; i++) {
-        this.#begin();
+        this.#begin(batch.first + i);
         this.#finish(false, err, 0);
       }
       return;
     }
     for (let i = 0; i < batch.count; i++) {
       const at = i * TASK_STRIDE;
-      this.#begin();
+      this.#begin(batch.first + i);
       const start = performance.now();
       let ok = true;
       let value: unknown;
@@ -112,6 +111,7 @@ class Worker {
     const entries = (await loads(table)) as unknown[];
     for (let i = 0; i < entries.length; i += 2) {
       const id = entries[i] as number;
+      if (this.#functions.has(id)) continue;
       try {
         this.#functions.set(id, { fn: (await loadFunction(entries[i + 1] as FunctionRef)) as (...args: unknown[]) => unknown });
       } catch (error) {
@@ -128,7 +128,7 @@ class Worker {
     const fn = loaded.fn;
     if (kind === TaskKind.Apply) {
       return loads(payload as Uint8Array).then((decoded) => {
-        const [args, kwargs] = decoded as [unknown[], Record<string, unknown> | undefined];
+        const { args, kwargs } = decoded as { args: unknown[]; kwargs: Record<string, unknown> | undefined };
         return kwargs === undefined ? fn(...args) : fn(...args, kwargs);
       });
     }
@@ -154,9 +154,9 @@ class Worker {
     return out;
   }
 
-  /** Publish that one more task has begun (see the header comment). */
-  #begin(): void {
-    Atomics.store(this.#startedWord, this.#setup.slot, ++this.#started);
+  /** Publish that the task numbered `ordinal` begins (see the header comment). */
+  #begin(ordinal: number): void {
+    Atomics.store(this.#startedWord, this.#setup.slot, (ordinal + 1) | 0);
   }
 
   /** Send a task's outcome, and how long it ran (the parent sizes its batches by it). */
