@@ -1,7 +1,7 @@
 /* Serialization (src/reduction.ts): what travels, how, and the errors for what cannot. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { dumps, loads, reduce, registerRebuilder, type Reducible } from "../src/reduction.ts";
+import { decodeMessageSync, dumps, encodeMessage, loads, MessageTag, reduce, registerRebuilder, type Reducible } from "../src/reduction.ts";
 import { Empty, ProcessError, registerSerializable, SerializationError, TimeoutError } from "../src/index.ts";
 import { double, Greeter } from "./fixtures/targets.ts";
 
@@ -87,4 +87,26 @@ test("objects implementing [reduce] travel as their reduced state and are rebuil
   const copy = await roundTrip({ h: new Handle("seg-1") });
   assert.ok(copy.h instanceof Handle);
   assert.equal(copy.h.id, "reopened seg-1");
+});
+
+test("messages: arrays of numbers travel as float64s and come back equal; anything else in an array takes structured clone", () => {
+  const roundTrip = (value: unknown) => decodeMessageSync(encodeMessage(value));
+  const numbers = [0, -0, 1.5, -(2 ** 53), 2 ** 53, NaN, Infinity, -Infinity, 1e-300, 7];
+  const message = encodeMessage(numbers);
+  assert.equal(message.tag, MessageTag.Numbers);
+  const back = roundTrip(numbers) as number[];
+  assert.deepEqual(back, numbers);
+  assert.ok(Object.is(back[1], -0));
+  const large = Array.from({ length: 100_000 }, (_, i) => i * i);
+  assert.deepEqual(roundTrip(large), large);
+  // A message read out of a shared ring at an odd offset still decodes.
+  const shifted = new Uint8Array(message.payload.length + 1);
+  shifted.set(message.payload, 1);
+  assert.deepEqual(decodeMessageSync({ tag: MessageTag.Numbers, payload: shifted.subarray(1) }), numbers);
+  for (const other of [[1, "2"], [1, , 3], [1, null], [], [1n]]) {
+    assert.notEqual(encodeMessage(other).tag, MessageTag.Numbers, String(other));
+    assert.deepEqual(roundTrip(other), other);
+  }
+  // An Array subclass is not a plain array: it keeps the general path (which, unregistered, gives a plain array).
+  assert.notEqual(encodeMessage(new (class Tuple extends Array<number> {})()).tag, MessageTag.Numbers);
 });
