@@ -2,7 +2,7 @@
 // and cpu_count() with a Pool(4) running) and the function tables of seed 001_d3f7b2896c9c80fe.txt
 // "multiprocessing模块方法大全" (current_process, active_children, os.getpid, os.getppid).
 // Shows: the module-level functions. Four plain processes stand in for the
-// seed's Pool(4) (Pool comes with a later part of multiproc), so
+// seed's Pool(4) (pool-module-functions.ts has the real Pool(4)), so
 // activeChildren() lists four children while they run, then none.
 //
 // Run: node --import tsx examples/module-functions.ts

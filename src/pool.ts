@@ -332,6 +332,8 @@ class IMapJob<R> extends Job {
   readonly #limit: number;
   readonly #progress: ProgressReporter | undefined;
   #ready: Task[] = [];
+  /** Items read for the next task, until there are chunksize of them. */
+  #gathering: unknown[] = [];
   #read = 0;
   #consumed = 0;
   #chunks = 0;
@@ -387,30 +389,16 @@ class IMapJob<R> extends Job {
       return;
     }
     const input = this.#input as Iterator<unknown>;
-    let chunk: unknown[] = [];
     let added = false;
     try {
       while (this.#read - this.#consumed < this.#limit) {
         const next = input.next();
-        if (next.done) {
-          this.#inputDone = true;
-          break;
-        }
-        chunk.push(next.value);
-        this.#read++;
-        if (chunk.length === this.#chunksize) {
-          this.#addChunk(chunk);
-          chunk = [];
-          added = true;
-        }
+        added = (next.done ? this.#endInput() : this.#gather(next.value)) || added;
+        if (next.done) break;
       }
     } catch (err) {
       this.#inputFailed(err);
       return;
-    }
-    if (chunk.length > 0) {
-      this.#addChunk(chunk);
-      added = true;
     }
     this.#afterRead(added);
   }
@@ -418,21 +406,11 @@ class IMapJob<R> extends Job {
   async #readAsync(): Promise<void> {
     this.#reading = true;
     const input = this.#input as AsyncIterator<unknown>;
-    let chunk: unknown[] = [];
     try {
       while (this.#read - this.#consumed < this.#limit && !this.settled) {
         const next = await input.next();
-        if (next.done) {
-          this.#inputDone = true;
-          break;
-        }
-        chunk.push(next.value);
-        this.#read++;
-        if (chunk.length === this.#chunksize) {
-          this.#addChunk(chunk);
-          chunk = [];
-          this.pool.offer(this);
-        }
+        if (next.done ? this.#endInput() : this.#gather(next.value)) this.pool.offer(this);
+        if (next.done) break;
       }
     } catch (err) {
       this.#reading = false;
@@ -440,10 +418,28 @@ class IMapJob<R> extends Job {
       return;
     }
     this.#reading = false;
-    if (chunk.length > 0) this.#addChunk(chunk);
-    this.#afterRead(true);
+    this.#afterRead(false);
     // The consumer may have caught up while we awaited the input.
     if (!this.#inputDone && this.#read - this.#consumed < this.#limit) this.#readMore();
+  }
+
+  /** One input item into the chunk being gathered; true when that completes a task. */
+  #gather(item: unknown): boolean {
+    this.#gathering.push(item);
+    this.#read++;
+    if (this.#gathering.length < this.#chunksize) return false;
+    this.#addChunk(this.#gathering);
+    this.#gathering = [];
+    return true;
+  }
+
+  /** The input is done: what was gathered is the last, shorter task; true if there is one. */
+  #endInput(): boolean {
+    this.#inputDone = true;
+    if (this.#gathering.length === 0) return false;
+    this.#addChunk(this.#gathering);
+    this.#gathering = [];
+    return true;
   }
 
   #afterRead(added: boolean): void {

@@ -10,24 +10,9 @@ import { Pool, Value, WorkerLostError, currentProcess, type StartMethod } from "
 import { setTimeout as sleep } from "node:timers/promises";
 import { isMainThread } from "node:worker_threads";
 import { say, secondsSince, type Scene } from "./scene.ts";
+import { countPrimes } from "../pool-map.ts";
 
 // ---- targets ---------------------------------------------------------------
-
-/** How many primes lie in [lo, hi): plain trial division, to keep a CPU busy. */
-export function countPrimes([lo, hi]: [number, number]): number {
-  let count = 0;
-  for (let n = Math.max(lo, 2); n < hi; n++) {
-    let prime = true;
-    for (let d = 2; d * d <= n; d++) {
-      if (n % d === 0) {
-        prime = false;
-        break;
-      }
-    }
-    if (prime) count++;
-  }
-  return count;
-}
 
 /** A pool initializer: counts the workers that are up. */
 export function workerUp(up: Value<"i">): void {
