@@ -24,8 +24,9 @@
  *   - Tasks with a timeout or a signal go only to an idle worker and alone,
  *     so that killing it to stop them costs no other task.
  *
- * Talks to: pool/protocol.ts, pool/worker.ts (the worker side),
- * pool/results.ts (what calls return), pool/progress.ts; context.ts binds it.
+ * Talks to: pool/jobs.ts (the calls: apply, map, imap), pool/protocol.ts,
+ * pool/worker.ts (the worker side), pool/results.ts (what calls return);
+ * context.ts binds it.
  */
 import { Channel } from "./channel.ts";
 import { getContext, type Context, type StartMethod } from "./context.ts";
@@ -39,8 +40,8 @@ import { handled } from "./waiting.ts";
 import { builtin } from "./runtime.ts";
 import { PoolChannel, ResultKind, STOP, TaskKind, hasBegun, readOutcome, readResult, readTasks, resultMessage, taskMessage, type ResultHeader } from "./pool/protocol.ts";
 import { poolWorker, type WorkerSetup } from "./pool/worker.ts";
-import { AsyncResult, IMapIterator, MapResult, finish, push, settle, type ResultCallbacks } from "./pool/results.ts";
-import { progressReporter, type ProgressReporter } from "./pool/progress.ts";
+import { MapResult, settle, type AsyncResult, type IMapIterator, type ResultCallbacks } from "./pool/results.ts";
+import { ApplyJob, IMapJob, MapJob, type Items, type Job, type PoolCore, type Task } from "./pool/jobs.ts";
 
 const { constants: osConstants } = builtin("node:os");
 
@@ -107,7 +108,6 @@ export interface PoolStats {
 }
 
 type Fn = (...args: never[]) => unknown;
-type Items<T> = Iterable<T> | AsyncIterable<T>;
 
 const enum State {
   Run,
@@ -122,26 +122,8 @@ const MAX_WINDOW = 256;
 const MAX_START_FAILURES = 3;
 /** From SIGTERM to SIGKILL when terminating workers. */
 const TERMINATE_GRACE_MS = 1000;
-
-interface Task {
-  readonly job: Job;
-  /** Position of the task's first item in its call's input. */
-  readonly index: number;
-  /** The task's number in its call (ordered delivery). */
-  readonly chunk: number;
-  readonly kind: TaskKind;
-  readonly fnId: number;
-  readonly payload: unknown;
-  readonly size: number;
-  attempts: number;
-  done: boolean;
-  worker: Slot | null;
-  /** Position in its worker's stream of tasks. */
-  ordinal: number;
-  timer: NodeJS.Timeout | undefined;
-}
-
-interface Slot {
+/** A worker place in the pool: its channel, and the worker now in it. */
+export interface Slot {
   readonly index: number;
   generation: number;
   process: Process;
@@ -158,363 +140,6 @@ interface Slot {
   exclusive: boolean;
   stopped: boolean;
 }
-
-/** One pool call: makes tasks, receives their outcomes. */
-abstract class Job {
-  settled = false;
-  readonly running = new Set<Task>();
-  readonly guarded: boolean;
-  readonly timeout: number | null;
-  readonly retries: number;
-  readonly signal: AbortSignal | undefined;
-  #abort: (() => void) | undefined;
-
-  constructor(
-    protected readonly pool: PoolCore,
-    readonly fnId: number,
-    options: TaskOptions,
-  ) {
-    this.timeout = options.timeout ?? null;
-    this.retries = options.retries ?? pool.retries;
-    this.guarded = this.timeout !== null || options.signal !== undefined;
-    const signal = options.signal;
-    this.signal = signal;
-    if (signal && !signal.aborted) {
-      const onAbort = () => this.pool.abortJob(this, abortError(signal), true);
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.#abort = () => signal.removeEventListener("abort", onAbort);
-    }
-  }
-
-  /** The next task ready to send, if any. */
-  abstract take(): Task | undefined;
-  /** Whether take() may still give tasks, now or later. */
-  abstract get exhausted(): boolean;
-  abstract complete(task: Task, value: unknown): void;
-  abstract fail(task: Task, error: unknown): void;
-  /** The whole call ends with this error at once (abort, terminate, broken pool). */
-  abstract cancel(error: unknown): void;
-  /** Tasks made and not yet sent (for stats). */
-  abstract get waiting(): number;
-
-  protected makeTask(index: number, chunk: number, kind: TaskKind, payload: unknown, size: number): Task {
-    return { job: this, index, chunk, kind, fnId: this.fnId, payload, size, attempts: 0, done: false, worker: null, ordinal: 0, timer: undefined };
-  }
-
-  protected end(): void {
-    this.settled = true;
-    this.#abort?.();
-    this.#abort = undefined;
-  }
-}
-
-class ApplyJob<R> extends Job {
-  #task: Task | undefined;
-  readonly result: AsyncResult<R>;
-
-  constructor(pool: PoolCore, fnId: number, encoded: Uint8Array, options: ApplyAsyncOptions<R>) {
-    super(pool, fnId, options);
-    this.result = new AsyncResult<R>(options);
-    this.#task = this.makeTask(0, 0, TaskKind.Apply, encoded, 1);
-  }
-
-  take(): Task | undefined {
-    const task = this.#task;
-    this.#task = undefined;
-    return task;
-  }
-
-  get exhausted(): boolean {
-    return this.#task === undefined;
-  }
-
-  get waiting(): number {
-    return this.#task ? 1 : 0;
-  }
-
-  complete(_task: Task, value: unknown): void {
-    this.end();
-    this.result[settle](true, value);
-  }
-
-  fail(_task: Task, error: unknown): void {
-    this.end();
-    this.result[settle](false, error);
-  }
-
-  cancel(error: unknown): void {
-    this.#task = undefined;
-    this.fail(undefined as never, error);
-  }
-}
-
-/** map, mapAsync, starmap, starmapAsync: the input is in memory, results are in order. */
-class MapJob<R> extends Job {
-  readonly result: MapResult<R>;
-  readonly #items: unknown[];
-  readonly #values: R[];
-  readonly #chunksize: number;
-  readonly #kind: TaskKind;
-  readonly #progress: ProgressReporter | undefined;
-  #next = 0;
-  #remaining: number;
-  #done = 0;
-  #firstError: { error: unknown } | undefined;
-
-  constructor(pool: PoolCore, fnId: number, kind: TaskKind, items: unknown[], chunksize: number, options: MapAsyncOptions<R>) {
-    super(pool, fnId, options);
-    this.result = new MapResult<R>(options);
-    this.#items = items;
-    this.#values = new Array<R>(items.length);
-    this.#chunksize = chunksize;
-    this.#kind = kind;
-    this.#remaining = Math.ceil(items.length / chunksize);
-    this.#progress = progressReporter(options, items.length);
-    if (this.#remaining === 0) this.#end();
-  }
-
-  take(): Task | undefined {
-    if (this.#next >= this.#items.length || this.settled) return undefined;
-    const start = this.#next;
-    const chunk = this.#items.slice(start, start + this.#chunksize);
-    this.#next += chunk.length;
-    return this.makeTask(start, start / this.#chunksize, this.#kind, chunk, chunk.length);
-  }
-
-  get exhausted(): boolean {
-    return this.settled || this.#next >= this.#items.length;
-  }
-
-  get waiting(): number {
-    return this.exhausted ? 0 : Math.ceil((this.#items.length - this.#next) / this.#chunksize);
-  }
-
-  complete(task: Task, value: unknown): void {
-    const values = value as R[];
-    for (let i = 0; i < values.length; i++) this.#values[task.index + i] = values[i]!;
-    this.#chunkDone(task);
-  }
-
-  fail(task: Task, error: unknown): void {
-    this.#firstError ??= { error };
-    this.#chunkDone(task);
-  }
-
-  #chunkDone(task: Task): void {
-    this.#done += task.size;
-    this.#progress?.update(this.#done);
-    if (--this.#remaining === 0) this.#end();
-  }
-
-  #end(): void {
-    this.end();
-    this.#progress?.stop();
-    if (this.#firstError) this.result[settle](false, this.#firstError.error);
-    else this.result[settle](true, this.#values);
-  }
-
-  cancel(error: unknown): void {
-    this.end();
-    this.#progress?.stop();
-    this.result[settle](false, error);
-  }
-}
-
-/** imap and imapUnordered: the input is read lazily, at most `buffersize` tasks ahead of the consumer. */
-class IMapJob<R> extends Job {
-  readonly iterator: IMapIterator<R>;
-  readonly #input: Iterator<unknown> | AsyncIterator<unknown>;
-  readonly #async: boolean;
-  readonly #chunksize: number;
-  readonly #kind: TaskKind;
-  readonly #ordered: boolean;
-  /** In items: read from the input and not yet consumed. */
-  readonly #limit: number;
-  readonly #progress: ProgressReporter | undefined;
-  #ready: Task[] = [];
-  /** Items read for the next task, until there are chunksize of them. */
-  #gathering: unknown[] = [];
-  #read = 0;
-  #consumed = 0;
-  #chunks = 0;
-  #inputDone = false;
-  #reading = false;
-  /** Ordered delivery: outcomes of later tasks wait for earlier ones. */
-  readonly #parked = new Map<number, { ok: boolean; value: unknown; size: number }>();
-  #nextChunk = 0;
-  #delivered = 0;
-  #doneItems = 0;
-
-  constructor(pool: PoolCore, fnId: number, kind: TaskKind, input: Items<unknown>, ordered: boolean, chunksize: number, buffersize: number, options: IMapOptions) {
-    super(pool, fnId, options);
-    this.#kind = kind;
-    this.#ordered = ordered;
-    this.#chunksize = chunksize;
-    this.#limit = buffersize * chunksize;
-    this.#progress = progressReporter(options, undefined);
-    this.iterator = new IMapIterator<R>(
-      (count) => {
-        this.#consumed += count;
-        this.#readMore();
-      },
-      () => this.pool.abortJob(this, undefined, false),
-    );
-    if (typeof (input as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function") {
-      this.#input = (input as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-      this.#async = true;
-    } else {
-      this.#input = (input as Iterable<unknown>)[Symbol.iterator]();
-      this.#async = false;
-    }
-    this.#readMore();
-  }
-
-  take(): Task | undefined {
-    return this.settled ? undefined : this.#ready.shift();
-  }
-
-  get exhausted(): boolean {
-    return this.settled || (this.#inputDone && this.#ready.length === 0);
-  }
-
-  get waiting(): number {
-    return this.#ready.length;
-  }
-
-  /** Read input while the consumer is not too far behind. */
-  #readMore(): void {
-    if (this.#reading || this.#inputDone || this.settled) return;
-    if (this.#async) {
-      void this.#readAsync();
-      return;
-    }
-    const input = this.#input as Iterator<unknown>;
-    let added = false;
-    try {
-      while (this.#read - this.#consumed < this.#limit) {
-        const next = input.next();
-        added = (next.done ? this.#endInput() : this.#gather(next.value)) || added;
-        if (next.done) break;
-      }
-    } catch (err) {
-      this.#inputFailed(err);
-      return;
-    }
-    this.#afterRead(added);
-  }
-
-  async #readAsync(): Promise<void> {
-    this.#reading = true;
-    const input = this.#input as AsyncIterator<unknown>;
-    try {
-      while (this.#read - this.#consumed < this.#limit && !this.settled) {
-        const next = await input.next();
-        if (next.done ? this.#endInput() : this.#gather(next.value)) this.pool.offer(this);
-        if (next.done) break;
-      }
-    } catch (err) {
-      this.#reading = false;
-      this.#inputFailed(err);
-      return;
-    }
-    this.#reading = false;
-    this.#afterRead(false);
-    // The consumer may have caught up while we awaited the input.
-    if (!this.#inputDone && this.#read - this.#consumed < this.#limit) this.#readMore();
-  }
-
-  /** One input item into the chunk being gathered; true when that completes a task. */
-  #gather(item: unknown): boolean {
-    this.#gathering.push(item);
-    this.#read++;
-    if (this.#gathering.length < this.#chunksize) return false;
-    this.#addChunk(this.#gathering);
-    this.#gathering = [];
-    return true;
-  }
-
-  /** The input is done: what was gathered is the last, shorter task; true if there is one. */
-  #endInput(): boolean {
-    this.#inputDone = true;
-    if (this.#gathering.length === 0) return false;
-    this.#addChunk(this.#gathering);
-    this.#gathering = [];
-    return true;
-  }
-
-  #afterRead(added: boolean): void {
-    if (this.#inputDone) this.#progress?.total(this.#read);
-    if (added) this.pool.offer(this);
-    this.#maybeFinish();
-  }
-
-  #addChunk(items: unknown[]): void {
-    const index = this.#read - items.length;
-    this.#ready.push(this.makeTask(index, this.#chunks++, this.#kind, items, items.length));
-  }
-
-  /** An error from the input itself ends the results at its place (Python's _guarded_task_generation). */
-  #inputFailed(error: unknown): void {
-    this.#inputDone = true;
-    this.#progress?.total(this.#read);
-    const chunk = this.#chunks++;
-    this.#deliver(chunk, false, error, 0);
-  }
-
-  complete(task: Task, value: unknown): void {
-    this.#deliver(task.chunk, true, value, task.size);
-  }
-
-  fail(task: Task, error: unknown): void {
-    this.#deliver(task.chunk, false, error, task.size);
-  }
-
-  #deliver(chunk: number, ok: boolean, value: unknown, size: number): void {
-    if (this.settled) return;
-    // A failed task reaches the consumer as one error standing for its items: count them all as taken then.
-    if (!ok && size > 1) this.#consumed += size - 1;
-    this.#doneItems += size;
-    this.#progress?.update(this.#doneItems);
-    if (!this.#ordered) {
-      this.#emit(ok, value);
-    } else {
-      this.#parked.set(chunk, { ok, value, size });
-      for (let next = this.#parked.get(this.#nextChunk); next; next = this.#parked.get(this.#nextChunk)) {
-        this.#parked.delete(this.#nextChunk++);
-        this.#emit(next.ok, next.value);
-      }
-    }
-    this.#delivered++;
-    this.#maybeFinish();
-  }
-
-  #emit(ok: boolean, value: unknown): void {
-    if (!ok) {
-      this.iterator[push]({ ok: false, error: value });
-      return;
-    }
-    for (const item of value as R[]) this.iterator[push]({ ok: true, value: item });
-  }
-
-  #maybeFinish(): void {
-    if (this.settled || !this.#inputDone || this.#reading || this.#delivered < this.#chunks) return;
-    this.end();
-    this.#progress?.stop();
-    this.iterator[finish]();
-  }
-
-  cancel(error: unknown): void {
-    if (this.settled) return;
-    this.#ready = [];
-    if (error !== undefined) this.iterator[push]({ ok: false, error });
-    this.end();
-    this.#progress?.stop();
-    this.iterator[finish]();
-    const input = this.#input;
-    if (input.return) void Promise.resolve(input.return()).catch(() => undefined);
-  }
-}
-
 function checkCount(name: string, value: unknown, min: number): number {
   if (typeof value !== "number" || !Number.isInteger(value)) throw new TypeError(`${name} must be an integer, got ${String(value)}`);
   if (value < min) throw new RangeError(`${name} must be at least ${min}, got ${value}`);
@@ -552,15 +177,6 @@ function checkIterable(value: unknown): void {
     (typeof (value as Iterable<unknown>)[Symbol.iterator] === "function" || isAsyncIterable(value));
   if (!iterable) throw new TypeError(`iterable must be an Iterable or AsyncIterable, got ${value === null ? "null" : typeof value}`);
 }
-
-/** The parts of the pool its jobs call back. */
-interface PoolCore {
-  readonly retries: number;
-  /** End `job` now; `killRunning`: also kill the workers running its tasks (abort), rather than let them finish unheard. */
-  abortJob(job: Job, error: unknown, killRunning: boolean): void;
-  offer(job: Job): void;
-}
-
 export class Pool implements PoolCore, AsyncDisposable {
   readonly #context: Context;
   readonly #processes: number;
