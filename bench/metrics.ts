@@ -105,4 +105,44 @@ export const metrics: Record<string, MetricSpec> = {
       { impl: "multiproc Pipe, async", value: 40, issue: "#4" },
     ],
   },
+
+  // Pool: bench/node/pool.mjs, bench/python/pool.py
+  "pool 200k × x*x, one task per item": {
+    refs: ["python fork", "piscina"],
+    goals: [
+      { impl: "multiproc spawn", value: 150_000, issue: "#5" },
+      { impl: "multiproc thread", value: 150_000, issue: "#5" },
+      { impl: "multiproc spawn", vs: "piscina", within: 1 / 3, issue: "#5" },
+      { impl: "multiproc thread", vs: "piscina", within: 1 / 3, issue: "#5" },
+    ],
+  },
+  "pool 200k × x*x, chunks of 100": {
+    refs: ["python fork", "piscina"],
+    goals: [
+      { impl: "multiproc spawn", value: 3_000_000, issue: "#5" },
+      { impl: "multiproc thread", value: 3_000_000, issue: "#5" },
+    ],
+  },
+  "pool 200k × x*x, map default chunksize": {
+    refs: ["python fork", "piscina"],
+    goals: [
+      { impl: "multiproc spawn", value: 5_500_000, issue: "#5" },
+      { impl: "multiproc thread", value: 5_500_000, issue: "#5" },
+    ],
+  },
+  "pool 64 × ~20 ms CPU tasks, speedup over serial": {
+    refs: ["python fork", "piscina"],
+    better: "higher",
+    goals: [
+      { impl: "multiproc spawn", value: 1.9, issue: "#5" },
+      { impl: "multiproc thread", value: 1.9, issue: "#5" },
+    ],
+  },
+  "create Pool(2) + 1 task + shut down": {
+    refs: ["python fork", "piscina"],
+    goals: [
+      { impl: "multiproc spawn", value: 40, issue: "#5" },
+      { impl: "multiproc thread", value: 35, issue: "#5" },
+    ],
+  },
 };
