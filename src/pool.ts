@@ -115,7 +115,7 @@ const enum State {
   Terminate,
 }
 
-/** A task's window per worker: enough tasks in flight to cover this much work, between 1 and MAX_WINDOW. */
+/** A worker holds enough tasks to cover this much work (ms), between 2 and MAX_WINDOW of them. */
 const WINDOW_MS = 2;
 const MAX_WINDOW = 256;
 /** A worker that keeps dying before it is ready this many times in a row breaks the pool. */
@@ -199,8 +199,8 @@ export class Pool implements PoolCore, AsyncDisposable {
   readonly #functionRefs: FunctionRef[] = [];
   #pumping = false;
   #pumpAbort: AbortController | undefined;
-  /** Per-task time (ms), a moving average of what workers report. */
-  #taskMs: number | undefined;
+  /** Per function: ms per item, a moving average of what workers report (quick to rise, slow to fall). */
+  readonly #itemMs = new Map<number, number>();
   #held = 0;
   #startFailures = 0;
   #lastStartError: unknown;
@@ -447,20 +447,27 @@ export class Pool implements PoolCore, AsyncDisposable {
     }
   }
 
-  #window(): number {
-    const ms = this.#taskMs;
-    if (ms === undefined) return 2;
-    return Math.max(2, Math.min(MAX_WINDOW, Math.floor(WINDOW_MS / Math.max(ms, 1e-6))));
+  /** How many tasks like `task` a worker may hold: about WINDOW_MS of them, at least 2, 2 until its function has been timed. */
+  #window(task: Task): number {
+    const itemMs = this.#itemMs.get(task.fnId);
+    if (itemMs === undefined) return 2;
+    return Math.max(2, Math.min(MAX_WINDOW, Math.floor(WINDOW_MS / Math.max(itemMs * task.size, 1e-6))));
+  }
+
+  #learn(task: Task, ms: number): void {
+    const perItem = ms / task.size;
+    const before = this.#itemMs.get(task.fnId);
+    // Longer tasks shrink the window at once (the last tasks of a call must not queue behind a busy worker).
+    this.#itemMs.set(task.fnId, before === undefined || perItem > before ? perItem : before * 0.8 + perItem * 0.2);
   }
 
   #dispatch(): void {
     if (this.#state === State.Terminate || this.#broken) return;
-    const window = this.#window();
     let progress = true;
     while (progress && this.#peekTask()) {
       progress = false;
       for (const slot of this.#slots) {
-        if (this.#fill(slot, window)) progress = true;
+        if (this.#fill(slot)) progress = true;
         if (!this.#peekTask()) break;
       }
     }
@@ -500,12 +507,15 @@ export class Pool implements PoolCore, AsyncDisposable {
     back.sort((a, b) => a.ordinal - b.ordinal);
     for (const task of back) this.#release(task);
     this.#retry.unshift(...back);
-    this.#fill(idle, this.#window());
+    this.#fill(idle);
   }
 
-  /** Send `slot` what fits in its window; true if it took anything. */
-  #fill(slot: Slot, window: number): boolean {
+  /** Send `slot` what fits in its window (see #window); true if it took anything. */
+  #fill(slot: Slot): boolean {
     if (!slot.alive || slot.stopped || slot.exclusive) return false;
+    const next = this.#peekTask();
+    if (!next) return false;
+    const window = this.#window(next);
     const held = slot.held.length;
     if (held * 2 > window && held > 0) return false;
     let room = window - held;
@@ -669,7 +679,8 @@ export class Pool implements PoolCore, AsyncDisposable {
 
   #onResults(slot: Slot, header: ResultHeader): Promise<void> | undefined {
     const { ok, single, ms, value } = readOutcome(header);
-    this.#taskMs = this.#taskMs === undefined ? ms : this.#taskMs * 0.9 + ms * 0.1;
+    const task = slot.held[0];
+    if (task) this.#learn(task, ms);
     try {
       const ready = value.tag === MessageTag.Dumped ? loadsIfImported(value.payload) : { value: decodeMessageSync(value) };
       if (ready) {
