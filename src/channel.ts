@@ -20,9 +20,9 @@
  *
  * Why a put never blocks: the ring grows. Every process maps the channel's
  * largest size once (address space only: the file is much smaller), so its
- * pages stay mapped while the file grows (each process sees the mapping
- * through a window the size of the ring, renewed as the ring grows, because
- * V8 would count a 2 GiB buffer as memory and collect garbage at once). A writer short of room extends
+ * pages stay mapped while the file grows; it sees them through a window the
+ * size of the ring, renewed as the ring grows (V8 would count a 2 GiB buffer
+ * as memory and collect garbage at once). A writer short of room extends
  * the file (segmentGrow reserves the pages, so a full machine is an error
  * rather than a SIGBUS), moves the wrapped part of the ring into the new
  * space and flips to a new (head, tail, capacity) slot: one store again. A

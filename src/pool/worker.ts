@@ -52,8 +52,8 @@ class Worker {
     this.#startedWord = setup.started.view;
   }
 
-  #send(kind: ResultKind, count: number, body?: Uint8Array): void {
-    this.#setup.results.channel.tryWrite(resultMessage(this.#setup.slot, this.#setup.generation, kind, count, body), false);
+  #send(kind: ResultKind, body?: Uint8Array): void {
+    this.#setup.results.channel.tryWrite(resultMessage(this.#setup.slot, this.#setup.generation, kind, 0, body), false);
   }
 
   async run(): Promise<void> {
@@ -62,11 +62,11 @@ class Worker {
       try {
         await initializer(...initargs);
       } catch (err) {
-        this.#send(ResultKind.InitFailed, 0, encodeError(err));
+        this.#send(ResultKind.InitFailed, encodeError(err));
         throw err;
       }
     }
-    this.#send(ResultKind.Ready, 0);
+    this.#send(ResultKind.Ready);
     const channel = tasks.channel;
     for (;;) {
       const message = channel.tryRead() ?? (await runAsync(channel.readSteps(Infinity, false, true)))!;
