@@ -16,11 +16,12 @@
  *     is outstanding, so an idle pool does not keep the program alive; the
  *     parent writes a worker's exit into the same channel, after everything
  *     the worker wrote, so results and deaths are handled in order.
- *   - Tasks are sent in batches, up to a window per worker that adapts to
- *     how long tasks take (many in flight for tiny tasks, one at a time for
- *     long ones, so the last tasks are not stuck behind a busy worker).
- *     A function travels by reference, named once per message, loaded
- *     once per worker.
+ *   - Tasks are sent in batches, up to a window per worker that follows
+ *     how long each function's tasks take (up to 256 in flight for tiny
+ *     tasks, 2 for long ones). When nothing is left to send and a worker is
+ *     idle, the tasks a busy worker has not begun are taken back for it, so
+ *     the last tasks of a call do not wait behind a busy worker. A function
+ *     travels by reference, named in each message, loaded once per worker.
  *   - Tasks with a timeout or a signal go only to an idle worker and alone,
  *     so that killing it to stop them costs no other task.
  *
