@@ -230,13 +230,24 @@ function inspect(fn: AnyFunction): Location | undefined {
     let closure = false;
     if (scopesId) {
       const scopes = post<PropertiesResult>("Runtime.getProperties", { objectId: scopesId, ownProperties: true });
-      closure = scopes.result.some((s) => /^(Closure|Local|Block|Catch|With|Eval)\b/.test(s.value?.description ?? ""));
+      closure = scopes.result.some((scope) => {
+        const kind = scope.value?.description ?? "";
+        if (!/^(Closure|Local|Block|Catch|With|Eval)\b/.test(kind)) return false;
+        // A class whose code names the class itself has a block scope holding just that name: its own, not an enclosing one.
+        return !(kind.startsWith("Block") && isOwnClassScope(scope.value?.objectId, fn.name));
+      });
     }
     return { url, closure };
   } finally {
     delete holder[probeSlot];
     post("Runtime.releaseObjectGroup", { objectGroup });
   }
+}
+
+function isOwnClassScope(scopeId: string | undefined, name: string): boolean {
+  if (!scopeId || !name) return false;
+  const { result } = post<PropertiesResult>("Runtime.getProperties", { objectId: scopeId, ownProperties: true });
+  return result.length === 1 && result[0]!.name === name;
 }
 
 interface CoverageScript {
