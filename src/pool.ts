@@ -33,18 +33,16 @@ import { Channel } from "./channel.ts";
 import { getContext, type Context, type StartMethod } from "./context.ts";
 import { abortError, ProcessError, TimeoutError, WorkerLostError } from "./errors.ts";
 import { locateFunction, type FunctionRef } from "./functionRefs.ts";
-import { cpuCount, exitedUnheld, type Process, type Target } from "./process.ts";
+import { cpuCount, exitedUnheld, signalName, type Process, type Target } from "./process.ts";
 import { decodeMessageSync, dumps, loads, loadsIfImported, MessageTag, reduce, SerializationError, type Message } from "./reduction.ts";
 import { RawArray } from "./sharedctypes.ts";
 import { runAsync } from "./synchronize.ts";
 import { handled } from "./waiting.ts";
-import { builtin } from "./runtime.ts";
 import { PoolChannel, ResultKind, STOP, TaskKind, hasBegun, readOutcome, readResult, readTasks, resultMessage, taskMessage, type ResultHeader } from "./pool/protocol.ts";
 import { poolWorker, type WorkerSetup } from "./pool/worker.ts";
 import { MapResult, settle, type AsyncResult, type IMapIterator, type ResultCallbacks } from "./pool/results.ts";
-import { ApplyJob, IMapJob, MapJob, type Items, type Job, type PoolCore, type Task } from "./pool/jobs.ts";
+import { ApplyJob, IMapJob, MapJob, isAsyncIterable, type Items, type Job, type PoolCore, type Task } from "./pool/jobs.ts";
 
-const { constants: osConstants } = builtin("node:os");
 
 export interface PoolOptions {
   /** Number of workers; default cpuCount(). */
@@ -141,6 +139,11 @@ export interface Slot {
   exclusive: boolean;
   stopped: boolean;
 }
+/** A slot's fields about the worker in it, as that worker starts. */
+function workerFields(process: Process): Omit<Slot, "index" | "generation" | "tasks" | "channelRef"> {
+  return { process, held: [], sent: 0, assigned: 0, ready: false, alive: true, exclusive: false, stopped: false };
+}
+
 function checkCount(name: string, value: unknown, min: number): number {
   if (typeof value !== "number" || !Number.isInteger(value)) throw new TypeError(`${name} must be an integer, got ${String(value)}`);
   if (value < min) throw new RangeError(`${name} must be at least ${min}, got ${value}`);
@@ -159,16 +162,6 @@ function checkTaskOptions(options: TaskOptions): void {
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
   if (retries !== undefined) checkCount("retries", retries, 0);
-}
-
-function signalName(exitCode: number): string | null {
-  if (exitCode >= 0) return null;
-  for (const [name, value] of Object.entries(osConstants.signals)) if (value === -exitCode) return name;
-  return null;
-}
-
-function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return value !== null && typeof value === "object" && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
 }
 
 function checkIterable(value: unknown): void {
@@ -232,20 +225,8 @@ export class Pool implements PoolCore, AsyncDisposable {
     try {
       for (let i = 0; i < this.#processes; i++) {
         const tasks = Channel.create(0);
-        const slot: Slot = {
-          index: i,
-          generation: 0,
-          process: undefined as unknown as Process,
-          tasks,
-          channelRef: new PoolChannel(tasks),
-          held: [],
-          sent: 0,
-          assigned: 0,
-          ready: false,
-          alive: false,
-          exclusive: false,
-          stopped: false,
-        };
+        // #startWorker fills the worker fields just below; until it has, there is no worker (alive: false).
+        const slot: Slot = { index: i, generation: 0, tasks, channelRef: new PoolChannel(tasks), ...workerFields(undefined as unknown as Process), alive: false };
         this.#slots.push(slot);
         this.#startWorker(slot);
       }
@@ -327,13 +308,19 @@ export class Pool implements PoolCore, AsyncDisposable {
     }
   }
 
-  #mapAsyncCall<R>(kind: TaskKind, fn: Fn, iterable: Items<unknown>, options: MapAsyncOptions<R> | number | undefined): MapResult<R> {
+  /** What every map-like call checks first; the options, and the function's id. */
+  #prepareCall<O extends MapOptions>(fn: Fn, iterable: Items<unknown>, options: O | number | undefined): { opts: O; fnId: number } {
     this.#checkRunning();
-    const opts = typeof options === "number" ? { chunksize: options } : (options ?? {});
+    const opts = (typeof options === "number" ? { chunksize: options } : (options ?? {})) as O;
     checkTaskOptions(opts);
     checkIterable(iterable);
     const fnId = this.#functionId(fn);
     if (opts.chunksize !== undefined) checkCount("chunksize", opts.chunksize, 1);
+    return { opts, fnId };
+  }
+
+  #mapAsyncCall<R>(kind: TaskKind, fn: Fn, iterable: Items<unknown>, options: MapAsyncOptions<R> | number | undefined): MapResult<R> {
+    const { opts, fnId } = this.#prepareCall(fn, iterable, options);
     if (!isAsyncIterable(iterable)) {
       const items = Array.isArray(iterable) ? iterable : [...iterable];
       const job = new MapJob<R>(this, fnId, kind, items, opts.chunksize ?? this.#defaultChunksize(items.length), opts);
@@ -341,41 +328,24 @@ export class Pool implements PoolCore, AsyncDisposable {
       return job.result;
     }
     // An async input is read whole first, as Python reads a map's input (map needs its length).
-    const result = new MapResult<R>(opts);
+    // The result returned now has the callbacks; the job made once the input is read settles it.
+    const { callback, errorCallback, ...jobOptions } = opts;
+    const result = new MapResult<R>({ callback, errorCallback });
     void (async () => {
       const items: unknown[] = [];
       for await (const item of iterable) items.push(item);
-      return items;
-    })().then(
-      (items) => {
-        if (this.#state !== State.Run) throw new ProcessError("Pool not running");
-        const job = new MapJob<R>(this, fnId, kind, items, opts.chunksize ?? this.#defaultChunksize(items.length), {
-          signal: opts.signal,
-          timeout: opts.timeout,
-          retries: opts.retries,
-          onProgress: opts.onProgress,
-          progress: opts.progress,
-        });
-        this.#submit(job);
-        job.result.then(
-          (values) => result[settle](true, values),
-          (error: unknown) => result[settle](false, error),
-        );
-      },
-      (error: unknown) => result[settle](false, error),
-    ).catch((error: unknown) => result[settle](false, error));
+      if (this.#state !== State.Run) throw new ProcessError("Pool not running");
+      const job = new MapJob<R>(this, fnId, kind, items, opts.chunksize ?? this.#defaultChunksize(items.length), jobOptions);
+      this.#submit(job);
+      result[settle](true, await job.result);
+    })().catch((error: unknown) => result[settle](false, error));
     return result;
   }
 
   #imapCall(fn: Fn, iterable: Items<unknown>, ordered: boolean, options: IMapOptions | number | undefined): IMapIterator<unknown> {
-    this.#checkRunning();
-    const opts = typeof options === "number" ? { chunksize: options } : (options ?? {});
-    checkTaskOptions(opts);
-    checkIterable(iterable);
-    const fnId = this.#functionId(fn);
-    const chunksize = opts.chunksize === undefined ? 1 : checkCount("chunksize", opts.chunksize, 1);
+    const { opts, fnId } = this.#prepareCall(fn, iterable, options);
     const buffersize = opts.buffersize === undefined ? 16 * this.#processes : checkCount("buffersize", opts.buffersize, 1);
-    const job = new IMapJob<unknown>(this, fnId, TaskKind.Map, iterable, ordered, chunksize, buffersize, opts);
+    const job = new IMapJob<unknown>(this, fnId, TaskKind.Map, iterable, ordered, opts.chunksize ?? 1, buffersize, opts);
     this.#submit(job);
     return job.iterator;
   }
@@ -411,12 +381,10 @@ export class Pool implements PoolCore, AsyncDisposable {
 
   /** A job has tasks to send (again). */
   offer(job: Job): void {
-    if (job.settled || this.#queuedJobs.has(job)) {
-      this.#dispatch();
-      return;
+    if (!job.settled && !this.#queuedJobs.has(job)) {
+      this.#queuedJobs.add(job);
+      this.#jobs.push(job);
     }
-    this.#queuedJobs.add(job);
-    this.#jobs.push(job);
     this.#dispatch();
   }
 
@@ -613,8 +581,13 @@ export class Pool implements PoolCore, AsyncDisposable {
     });
   }
 
+  /** Tasks held by workers, or waiting to be sent. */
+  #hasWork(): boolean {
+    return this.#held > 0 || this.#peekTask() !== undefined;
+  }
+
   #busy(): boolean {
-    return this.#state !== State.Terminate && !this.#broken && (this.#held > 0 || this.#peekTask() !== undefined);
+    return this.#state !== State.Terminate && !this.#broken && this.#hasWork();
   }
 
   async #pumpLoop(): Promise<void> {
@@ -649,7 +622,7 @@ export class Pool implements PoolCore, AsyncDisposable {
 
   /** Stop waiting for results if nothing is outstanding (the loop re-checks and ends). */
   #settleIdle(): void {
-    if (this.#held > 0 || this.#peekTask()) return;
+    if (this.#hasWork()) return;
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
     if (this.#state === State.Close) this.#stopWorkers();
     this.#pumpAbort?.abort();
@@ -742,7 +715,7 @@ export class Pool implements PoolCore, AsyncDisposable {
     const worker = new this.#context.Process({ target: poolWorker, args: [setup], daemon: true });
     worker.name = worker.name.replace(/^Process-/, "PoolWorker-");
     worker.start();
-    Object.assign(slot, { process: worker, held: [], sent: 0, assigned: 0, ready: false, alive: true, exclusive: false, stopped: false });
+    Object.assign(slot, workerFields(worker));
     const generation = slot.generation;
     void worker[exitedUnheld]().then((code) => {
       if (this.#state === State.Terminate && this.#held === 0) return;
@@ -786,8 +759,7 @@ export class Pool implements PoolCore, AsyncDisposable {
         return;
       }
     }
-    const workLeft = this.#held > 0 || this.#peekTask() !== undefined;
-    if (this.#state === State.Run || (this.#state === State.Close && workLeft)) {
+    if (this.#state === State.Run || (this.#state === State.Close && this.#hasWork())) {
       this.#replace(slot);
     }
     this.#dispatch();
@@ -809,7 +781,7 @@ export class Pool implements PoolCore, AsyncDisposable {
   }
 
   #lostError(slot: Slot, exitCode: number, task: Task): WorkerLostError {
-    const signal = signalName(exitCode);
+    const signal = exitCode < 0 ? signalName(-exitCode) : null;
     const pid = slot.process.pid;
     const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
     const what = task.kind === TaskKind.Apply ? "its task" : task.size === 1 ? `item ${task.index}` : `items ${task.index}..${task.index + task.size - 1}`;
@@ -818,18 +790,22 @@ export class Pool implements PoolCore, AsyncDisposable {
 
   #timedOut(task: Task): void {
     task.timer = undefined;
-    if (task.done || !task.worker) return;
+    if (task.done) return;
     const slot = task.worker;
     this.#outcome(task, false, new TimeoutError(`the task did not finish within ${task.job.timeout} ms; its worker was killed`));
-    if (slot.alive && slot.held.includes(task)) slot.process.kill();
+    this.#killHolder(slot, task);
+  }
+
+  /** Kill the worker that holds `task`, to stop it (its death is then handled as any other). */
+  #killHolder(slot: Slot | null, task: Task): void {
+    if (slot?.alive && slot.held.includes(task)) slot.process.kill();
   }
 
   abortJob(job: Job, error: unknown, killRunning: boolean): void {
     if (job.settled) return;
     for (const task of job.running) {
       task.done = true;
-      const slot = task.worker;
-      if (killRunning && slot?.alive && slot.held.includes(task)) slot.process.kill();
+      if (killRunning) this.#killHolder(task.worker, task);
     }
     job.cancel(error);
     this.#settleIdle();
@@ -909,7 +885,7 @@ export class Pool implements PoolCore, AsyncDisposable {
     if (this.#state === State.Run) throw new ProcessError("Pool is still running");
     if (this.#state === State.Terminate) return this.terminate();
     for (;;) {
-      if (this.#held > 0 || this.#peekTask()) {
+      if (this.#hasWork()) {
         await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
         continue;
       }

@@ -331,7 +331,8 @@ function checkName(name: unknown): string {
   return name;
 }
 
-function signalName(signo: number): string {
+/** A signal's name (SIGKILL), or its number when the OS has no name for it. */
+export function signalName(signo: number): string {
   for (const [name, value] of Object.entries(osConstants.signals)) if (value === signo) return name;
   return String(signo);
 }

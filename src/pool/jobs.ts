@@ -16,6 +16,10 @@ import { progressReporter, type ProgressReporter } from "./progress.ts";
 
 export type Items<T> = Iterable<T> | AsyncIterable<T>;
 
+export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return value !== null && typeof value === "object" && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
+}
+
 /** One unit of work sent to a worker: a call's apply, or one chunk of its input. */
 export interface Task {
   readonly job: Job;
@@ -243,8 +247,8 @@ export class IMapJob<R> extends Job {
       },
       () => this.pool.abortJob(this, undefined, false),
     );
-    if (typeof (input as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function") {
-      this.#input = (input as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+    if (isAsyncIterable(input)) {
+      this.#input = input[Symbol.asyncIterator]();
       this.#async = true;
     } else {
       this.#input = (input as Iterable<unknown>)[Symbol.iterator]();
