@@ -83,15 +83,25 @@ export function native(): NativeAddon {
     addon = requireFromPackage()(`${packageRoot}build/Release/multiproc.node`) as NativeAddon;
   } catch {
     try {
+      // The prebuilt binary (prebuilds/linux-x64, shipped in the package) or a build elsewhere node-gyp-build knows.
       const build = requireFromPackage()("node-gyp-build") as (dir: string) => NativeAddon;
       addon = build(packageRoot);
     } catch (err) {
-      throw new Error(
-        "multiproc: the native addon is not built for this Node.js. It is compiled by node-gyp when the package " +
-          "is installed, which needs python3, make and a C compiler (on Debian/Ubuntu: apt-get install -y python3 make g++), " +
-          `then run \`npm rebuild multiproc\`. Cause: ${(err as Error).message}`,
-      );
+      throw new Error(`multiproc: the native addon is not available for this Node.js. ${installAdvice()} Cause: ${(err as Error).message}`);
     }
   }
   return addon;
+}
+
+/** How to get the addon built, in the words of the package manager that installed this copy. */
+function installAdvice(): string {
+  const compiler =
+    "The package ships a prebuilt binary for linux-x64 (glibc); elsewhere the addon is compiled at install time, which " +
+    "needs python3, make and a C compiler (Debian/Ubuntu: apt-get install -y python3 make g++; Alpine: apk add python3 make g++ linux-headers).";
+  const agent = process.env.npm_config_user_agent ?? "";
+  if (agent.startsWith("pnpm") || packageRoot.includes("/node_modules/.pnpm/")) {
+    return `${compiler} pnpm skips dependency build scripts unless allowed: run \`pnpm approve-builds\` (or list multiproc in onlyBuiltDependencies), then \`pnpm rebuild multiproc\`.`;
+  }
+  if (agent.startsWith("yarn")) return `${compiler} Then run \`yarn rebuild multiproc\`.`;
+  return `${compiler} Then run \`npm rebuild multiproc\` (if install scripts are blocked: allow multiproc's, or add --ignore-scripts=false).`;
 }

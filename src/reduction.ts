@@ -24,7 +24,7 @@
 import type { Server, Socket } from "node:net";
 import { FunctionLookupError, importModule, isImported, loadFunctionSync, locateFunction, type FunctionRef } from "./functionRefs.ts";
 import { libraryErrors, nameErrorClasses } from "./errors.ts";
-import { builtin, shared } from "./runtime.ts";
+import { builtin, requireFromPackage, shared } from "./runtime.ts";
 
 const { EventEmitter } = builtin("node:events");
 const { serialize, deserialize } = builtin("node:v8");
@@ -95,10 +95,28 @@ export function registerSerializable<C extends Constructor>(cls: C, name: string
   if (typeof cls !== "function") throw new TypeError("registerSerializable(cls): cls must be a class");
   if (!name) throw new TypeError("registerSerializable(cls, name): an anonymous class needs an explicit name");
   const existing = registries.classes.get(name);
-  if (existing && existing !== cls) throw new TypeError(`registerSerializable: another class is already registered as "${name}"`);
+  if (existing && existing !== cls) {
+    if (!sameLibraryClass(existing, cls)) throw new TypeError(`registerSerializable: another class is already registered as "${name}"`);
+    // A second copy of this library (same version) met the first: its instances travel under the same name, and arrive as the first copy's.
+    registries.keys.set(cls, name);
+    return cls;
+  }
   registries.classes.set(name, cls);
   registries.keys.set(cls, name);
   return cls;
+}
+
+/** On the library's own classes: the version of the copy that defined them, read only when two copies meet. */
+const libraryVersion = Symbol.for("multiproc.libraryVersion");
+
+type Marked = Constructor & { [libraryVersion]?: () => string };
+
+function ownVersion(): string {
+  return (requireFromPackage()("../package.json") as { version: string }).version;
+}
+
+function sameLibraryClass(a: Marked, b: Marked): boolean {
+  return Object.hasOwn(a, libraryVersion) && Object.hasOwn(b, libraryVersion) && a[libraryVersion]!() === b[libraryVersion]!();
 }
 
 /** Register how to re-open a library object of `type` from its reduced state. */
@@ -106,7 +124,10 @@ export function registerRebuilder(type: string, rebuild: Rebuilder): void {
   registries.rebuilders.set(type, rebuild);
 }
 
-for (const errorClass of libraryErrors) registerSerializable(errorClass);
+for (const errorClass of libraryErrors) {
+  Object.defineProperty(errorClass, libraryVersion, { value: ownVersion });
+  registerSerializable(errorClass);
+}
 
 const TAG = "\u0000multiproc";
 

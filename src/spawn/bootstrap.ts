@@ -14,7 +14,7 @@ import type { Handle } from "../reduction.ts";
 import type { Socket } from "node:net";
 import { builtin } from "../runtime.ts";
 
-const { closeSync, fstatSync, readFileSync, readSync } = builtin("node:fs");
+const { closeSync, fstatSync, readSync } = builtin("node:fs");
 const { constants } = builtin("node:os");
 const { deserialize } = builtin("node:v8");
 
@@ -28,11 +28,14 @@ const diesWithParent = () => {
 };
 
 // A spare (standby.ts) reads a pipe, and until it has a payload it is nobody's child: it dies with its parent.
-const spare = fstatSync(PAYLOAD_FD).isFIFO();
+// Neither the check nor the read may leave a pipe's stat in fs's shared (non-bigint) stat array: Node.js's
+// realpathSync reads that array for path parts it has cached, takes "a pipe" for "stop resolving", and the
+// user's `import "multiproc"` through a symlink (pnpm, npm link) then loads a second copy of the library.
+const spare = fstatSync(PAYLOAD_FD, { bigint: true }).isFIFO();
 if (spare) diesWithParent();
 let payload: Buffer;
 if (spare) {
-  payload = readFileSync(PAYLOAD_FD);
+  payload = readPipe(PAYLOAD_FD);
   // The parent closed the pipe without a payload: it discarded this spare.
   if (payload.length === 0) process.exit(0);
 } else {
@@ -75,4 +78,14 @@ if (header.handleCount === 0) {
   };
   process.on("message", onMessage);
   process.send!(HANDLES_PLEASE);
+}
+
+function readPipe(fd: number): Buffer {
+  const chunks: Buffer[] = [];
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(65536);
+    const read = readSync(fd, chunk, 0, chunk.length, null);
+    if (read === 0) return Buffer.concat(chunks);
+    chunks.push(chunk.subarray(0, read));
+  }
 }
