@@ -80,28 +80,31 @@ let addon: NativeAddon | undefined;
 export function native(): NativeAddon {
   if (addon) return addon;
   try {
-    addon = requireFromPackage()(`${packageRoot}build/Release/multiproc.node`) as NativeAddon;
+    addon = requireFromPackage()(`${packageRoot}native/build/Release/multiproc.node`) as NativeAddon;
   } catch {
     try {
-      // The prebuilt binary (prebuilds/linux-x64, shipped in the package) or a build elsewhere node-gyp-build knows.
+      // The prebuilt binary shipped in the package (prebuilds/<platform>-<arch>/), if one fits this system.
       const build = requireFromPackage()("node-gyp-build") as (dir: string) => NativeAddon;
       addon = build(packageRoot);
     } catch (err) {
-      throw new Error(`multiproc: the native addon is not available for this Node.js. ${installAdvice()} Cause: ${(err as Error).message}`);
+      throw new Error(`multiproc: the native addon is not available for this Node.js. ${buildAdvice()} Cause: ${(err as Error).message}`);
     }
   }
   return addon;
 }
 
-/** How to get the addon built, in the words of the package manager that installed this copy. */
-function installAdvice(): string {
-  const compiler =
-    "The package ships a prebuilt binary for linux-x64 (glibc); elsewhere the addon is compiled at install time, which " +
-    "needs python3, make and a C compiler (Debian/Ubuntu: apt-get install -y python3 make g++; Alpine: apk add python3 make g++ linux-headers).";
+/**
+ * How to build the addon, in the words of the package manager that installed
+ * this copy. The package has no install script (pnpm refuses or skips those
+ * by default), so a platform without a prebuilt binary builds it by hand, once.
+ */
+function buildAdvice(): string {
   const agent = process.env.npm_config_user_agent ?? "";
-  if (agent.startsWith("pnpm") || packageRoot.includes("/node_modules/.pnpm/")) {
-    return `${compiler} pnpm skips dependency build scripts unless allowed: run \`pnpm approve-builds\` (or list multiproc in onlyBuiltDependencies), then \`pnpm rebuild multiproc\`.`;
-  }
-  if (agent.startsWith("yarn")) return `${compiler} Then run \`yarn rebuild multiproc\`.`;
-  return `${compiler} Then run \`npm rebuild multiproc\` (if install scripts are blocked: allow multiproc's, or add --ignore-scripts=false).`;
+  const pnpm = agent.startsWith("pnpm") || packageRoot.includes("/node_modules/.pnpm/");
+  const command = pnpm ? `pnpm --dir ${packageRoot} run build:native` : `npm run build:native --prefix ${packageRoot}`;
+  return (
+    `The package carries a prebuilt binary for linux-x64 (glibc) only; on ${process.platform}-${process.arch} build it once ` +
+    `with \`${command}\`, which needs python3, make and a C compiler (Debian/Ubuntu: apt-get install -y python3 make g++; ` +
+    "Alpine: apk add python3 make g++ linux-headers). multiproc runs on Linux only."
+  );
 }
