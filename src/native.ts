@@ -6,6 +6,7 @@
 import { requireFromPackage, builtin } from "./runtime.ts";
 
 const { fileURLToPath } = builtin("node:url");
+const { existsSync } = builtin("node:fs");
 
 export interface NativeAddon {
   /** prctl(PR_SET_PDEATHSIG): returns 0 or an errno value (ENOSYS off Linux). */
@@ -87,7 +88,7 @@ export function native(): NativeAddon {
       const build = requireFromPackage()("node-gyp-build") as (dir: string) => NativeAddon;
       addon = build(packageRoot);
     } catch (err) {
-      throw new Error(`multiproc: the native addon is not available for this Node.js. ${buildAdvice()} Cause: ${(err as Error).message}`);
+      throw new Error(`multiproc: the native addon could not be loaded (${(err as Error).message.trim()}). ${buildAdvice()}`);
     }
   }
   return addon;
@@ -102,9 +103,10 @@ function buildAdvice(): string {
   const agent = process.env.npm_config_user_agent ?? "";
   const pnpm = agent.startsWith("pnpm") || packageRoot.includes("/node_modules/.pnpm/");
   const command = pnpm ? `pnpm --dir ${packageRoot} run build:native` : `npm run build:native --prefix ${packageRoot}`;
+  const prebuilt = process.platform === "linux" && process.arch === "x64" && !existsSync("/etc/alpine-release");
   return (
-    `The package carries a prebuilt binary for linux-x64 (glibc) only; on ${process.platform}-${process.arch} build it once ` +
-    `with \`${command}\`, which needs python3, make and a C compiler (Debian/Ubuntu: apt-get install -y python3 make g++; ` +
-    "Alpine: apk add python3 make g++ linux-headers). multiproc runs on Linux only."
+    (prebuilt ? "" : `The package carries a prebuilt binary for linux-x64 (glibc) only, not for ${process.platform}-${process.arch}. `) +
+    `Build the addon for this system once with \`${command}\`, which needs python3, make and a C compiler ` +
+    "(Debian/Ubuntu: apt-get install -y python3 make g++; Alpine: apk add python3 make g++ linux-headers). multiproc runs on Linux only."
   );
 }

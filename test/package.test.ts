@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { fixtures, readJson, tempDir } from "./helpers.ts";
 
 function node(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -51,3 +52,17 @@ for (const method of ["spawn", "thread"]) {
     assert.equal(readJson(out).method, method);
   });
 }
+
+test("two copies of the library in one process (the built package and its sources) tolerate each other; a user's clashing class is still refused", async () => {
+  const sources = pathToFileURL(join(fixtures, "..", "..", "src", "index.ts")).href;
+  const run = await node(["--import", "tsx", "--input-type=module", "-e", `
+    import * as built from "multiproc";
+    const source = await import(${JSON.stringify(sources)});
+    source.registerSerializable(class A {}, "Clash");
+    let refused = false;
+    try { built.registerSerializable(class B {}, "Clash"); } catch { refused = true; }
+    console.log(built.ProcessError !== source.ProcessError, refused);
+  `]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stdout.trim(), "true true");
+});
