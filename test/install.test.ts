@@ -10,7 +10,7 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fixtures, tempDir } from "./helpers.ts";
@@ -89,6 +89,23 @@ function assertNothingCompiled(packageDir: string): void {
   assert.ok(!existsSync(join(real, "native", "build")) && !existsSync(join(real, "build")), `${real}: nothing should be compiled at install`);
 }
 
+/**
+ * Where no prebuilt binary fits (here: it is removed), the error names the build command in the words of
+ * the package manager that installed the package; that command works, and its build is what loads.
+ */
+async function assertUserBuild(dir: string, manager: "npm" | "pnpm"): Promise<void> {
+  const installed = realpathSync(join(dir, "node_modules", "multiproc"));
+  rmSync(join(installed, "prebuilds"), { recursive: true });
+  const missing = await run(process.execPath, ["app.mjs"], dir);
+  assert.notEqual(missing.code, 0);
+  const command = manager === "npm" ? /`(npm) (run build:native --prefix \S+)`/ : /`(pnpm) (--dir \S+ run build:native)`/;
+  const [, , args] = command.exec(missing.stderr) ?? assert.fail(`the error should name the ${manager} command:\n${missing.stderr}`);
+  await ok(manager === "npm" ? "npm" : pnpm, args!.split(" "), dir);
+  const built = await run(process.execPath, ["app.mjs"], dir);
+  assert.equal(built.code, 0, built.stderr);
+  assert.ok(built.stdout.includes(`${installed}/native/build/Release/multiproc.node`), built.stdout);
+}
+
 before(async () => {
   // Pack a copy: packing rebuilds dist/ and the addon, which the other test files are using right now.
   const source = join(work, "source");
@@ -120,11 +137,7 @@ test("npm: installed from the tarball, ES module and CommonJS programs", async (
   assertNothingCompiled(join(dir, "node_modules", "multiproc"));
   await assertWorks(dir);
   await assertWorks(dir, "app.cjs");
-  // Where no prebuilt binary fits, users build one; a build of their own takes precedence.
-  await ok("npm", ["run", "build:native", "--prefix", join(dir, "node_modules", "multiproc")], dir);
-  const result = await run(process.execPath, ["app.mjs"], dir);
-  assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stdout, /node_modules\/multiproc\/native\/build\/Release\/multiproc\.node/);
+  await assertUserBuild(dir, "npm");
 });
 
 test("npm --ignore-scripts", async () => {
@@ -156,6 +169,7 @@ for (const linker of ["isolated", "hoisted"]) {
     assertNothingCompiled(join(dir, "node_modules", "multiproc"));
     await assertWorks(dir);
     await assertWorks(dir, "app.cjs");
+    if (linker === "isolated") await assertUserBuild(dir, "pnpm");
   });
 }
 
