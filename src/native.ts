@@ -78,18 +78,28 @@ export const CHANGED = 2;
 const packageRoot = fileURLToPath(new URL("..", import.meta.url));
 let addon: NativeAddon | undefined;
 
+/**
+ * A build of the user's own (npm run build:native) comes first, then the prebuilt binary the package
+ * ships, by its path: node-gyp-build's search finds it too, but costs several milliseconds at every
+ * start of a child that needs the addon. node-gyp-build stays the fallback for other names and tags.
+ */
+const candidates = [`${packageRoot}native/build/Release/multiproc.node`, `${packageRoot}prebuilds/${process.platform}-${process.arch}/multiproc.napi.glibc.node`];
+
 export function native(): NativeAddon {
   if (addon) return addon;
-  try {
-    addon = requireFromPackage()(`${packageRoot}native/build/Release/multiproc.node`) as NativeAddon;
-  } catch {
+  for (const file of candidates) {
     try {
-      // The prebuilt binary shipped in the package (prebuilds/<platform>-<arch>/), if one fits this system.
-      const build = requireFromPackage()("node-gyp-build") as (dir: string) => NativeAddon;
-      addon = build(packageRoot);
-    } catch (err) {
-      throw new Error(`multiproc: the native addon could not be loaded (${(err as Error).message.trim()}). ${buildAdvice()}`);
+      addon = requireFromPackage()(file) as NativeAddon;
+      return addon;
+    } catch {
+      // Not there, or not loadable on this system: the next one.
     }
+  }
+  try {
+    const build = requireFromPackage()("node-gyp-build") as (dir: string) => NativeAddon;
+    addon = build(packageRoot);
+  } catch (err) {
+    throw new Error(`multiproc: the native addon could not be loaded (${(err as Error).message.trim()}). ${buildAdvice()}`);
   }
   return addon;
 }
