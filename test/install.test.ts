@@ -7,7 +7,7 @@
  * methods, with and without the standby. The addon must come from the
  * prebuilt binary: nothing is compiled at install.
  */
-import { before, test } from "node:test";
+import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -116,6 +116,8 @@ before(async () => {
   await ok("npm", ["pack", "--pack-destination", work], source);
   assert.ok(existsSync(tarball), `npm pack should write ${tarball}`);
 });
+
+after(() => rmSync(work, { recursive: true, force: true }));
 
 test("the tarball carries the built library, the prebuilt addon and the sources to rebuild it, and nothing of the repo's own", async () => {
   const { stdout } = await ok("tar", ["tzf", tarball], work);

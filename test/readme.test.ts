@@ -5,10 +5,10 @@
  * `multiproc` is this package and `tsx` is installed, as a user's would be),
  * runs the command on this Node.js, and wants exit code 0 and a quiet stderr.
  */
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { tempDir } from "./helpers.ts";
@@ -42,6 +42,8 @@ writeFileSync(join(project, "package.json"), JSON.stringify({ name: "readme", pr
 mkdirSync(join(project, "node_modules"));
 symlinkSync(repo, join(project, "node_modules", "multiproc"));
 symlinkSync(join(repo, "node_modules", "tsx"), join(project, "node_modules", "tsx"));
+
+after(() => rmSync(project, { recursive: true, force: true }));
 
 const all = snippets();
 
