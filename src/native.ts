@@ -87,19 +87,21 @@ const candidates = [`${packageRoot}native/build/Release/multiproc.node`, `${pack
 
 export function native(): NativeAddon {
   if (addon) return addon;
+  // Why a binary that is there did not load (a glibc older than the prebuilt one needs, say): the most useful cause.
+  let unloadable: Error | undefined;
   for (const file of candidates) {
     try {
       addon = requireFromPackage()(file) as NativeAddon;
       return addon;
-    } catch {
-      // Not there, or not loadable on this system: the next one.
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") unloadable ??= err as Error;
     }
   }
   try {
     const build = requireFromPackage()("node-gyp-build") as (dir: string) => NativeAddon;
     addon = build(packageRoot);
   } catch (err) {
-    throw new Error(`multiproc: the native addon could not be loaded (${(err as Error).message.trim()}). ${buildAdvice()}`);
+    throw new Error(`multiproc: the native addon could not be loaded (${(unloadable ?? (err as Error)).message.trim()}). ${buildAdvice()}`);
   }
   return addon;
 }
@@ -115,7 +117,7 @@ function buildAdvice(): string {
   const command = pnpm ? `pnpm --dir ${packageRoot} run build:native` : `npm run build:native --prefix ${packageRoot}`;
   const prebuilt = process.platform === "linux" && process.arch === "x64" && !existsSync("/etc/alpine-release");
   return (
-    (prebuilt ? "" : `The package carries a prebuilt binary for linux-x64 (glibc) only, not for ${process.platform}-${process.arch}. `) +
+    (prebuilt ? "" : `The package carries a prebuilt binary for linux-x64 (glibc 2.34 or later) only, not for ${process.platform}-${process.arch}. `) +
     `Build the addon for this system once with \`${command}\`, which needs python3, make and a C compiler ` +
     "(Debian/Ubuntu: apt-get install -y python3 make g++; Alpine: apk add python3 make g++ linux-headers). multiproc runs on Linux only."
   );
