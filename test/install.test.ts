@@ -109,8 +109,9 @@ async function assertUserBuild(dir: string, manager: "npm" | "pnpm"): Promise<vo
 before(async () => {
   // Pack a copy: packing rebuilds dist/ and the addon, which the other test files are using right now.
   const source = join(work, "source");
+  const nativeBuild = join(repo, "native", "build");
   for (const entry of ["src", "native", "scripts", "package.json", "tsconfig.json", "tsconfig.build.json", "README.md", "LICENSE"]) {
-    cpSync(join(repo, entry), join(source, entry), { recursive: true, filter: (path) => !path.includes(`${join(repo, "native", "build")}`) });
+    cpSync(join(repo, entry), join(source, entry), { recursive: true, filter: (path) => !path.startsWith(nativeBuild) });
   }
   symlinkSync(join(repo, "node_modules"), join(source, "node_modules"));
   await ok("npm", ["pack", "--pack-destination", work], source);
