@@ -18,6 +18,7 @@ import { heldWhileAwaited, liveChildren, track, type ChildHandle } from "./spawn
 import { startSpawnChild } from "./spawn/spawnChild.ts";
 import { startThreadChild } from "./spawn/threadChild.ts";
 import type { ChildHeader } from "./spawn/child.ts";
+import { usesNodeTest } from "./spawn/testFiles.ts";
 import { startMethodOf } from "./context.ts";
 import { isRunning } from "./procfs.ts";
 
@@ -158,6 +159,7 @@ export class Process {
       parent: { pid: process.pid, name: currentProcess().name },
       startMethod,
       handleCount: body.handles.length,
+      silenceTests: usesNodeTest(),
     };
     this.#child =
       startMethod === "thread"
@@ -354,6 +356,17 @@ export function selfProcess(cls: typeof Process, init: Omit<SelfInit, typeof sel
 /** Set by spawn/child.ts while the child imports the modules its target needs. */
 export function setBootstrapping(value: boolean): void {
   runtime.bootstrapping = value;
+}
+
+/** Import what `work` imports as part of the bootstrapping phase (a pool worker loading a task's module): no starts meanwhile. */
+export async function whileBootstrapping<T>(work: () => Promise<T>): Promise<T> {
+  const before = runtime.bootstrapping;
+  runtime.bootstrapping = true;
+  try {
+    return await work();
+  } finally {
+    runtime.bootstrapping = before;
+  }
 }
 
 export function setCurrentProcess(current: Process, parent: ParentProcess, identity: number[]): void {
