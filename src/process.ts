@@ -21,6 +21,8 @@ import type { ChildHeader } from "./spawn/child.ts";
 import { usesNodeTest } from "./spawn/testFiles.ts";
 import { startMethodOf } from "./context.ts";
 import { isRunning } from "./procfs.ts";
+import { checkCwd, checkLaunchOptions, type LaunchOptions } from "./spawn/launchOptions.ts";
+import type { Readable } from "node:stream";
 
 const { availableParallelism, constants: osConstants } = builtin("node:os");
 const { realpathSync } = builtin("node:fs");
@@ -31,17 +33,32 @@ const { inspect } = builtin("node:util");
 // Any function may be a target; its parameter types are between the caller and the target.
 export type Target = (...args: never[]) => unknown;
 
-export interface ProcessOptions {
-  /** A named function exported from a module (or registered with registerTarget). */
-  target?: Target;
-  args?: readonly unknown[];
-  /** Passed to the target as one extra, last argument. */
-  kwargs?: Record<string, unknown>;
+/** The args of a target whose type is known: its parameters; anything for an untyped target. */
+export type TargetArgs<T extends Target> = Target extends T ? readonly unknown[] : Readonly<Parameters<T>>;
+
+interface BaseProcessOptions extends LaunchOptions {
   /** Default `Process-N` (`ClassName-N` for a subclass). */
   name?: string;
   /** Default: the creating process's own daemon flag. */
   daemon?: boolean;
 }
+
+export type ProcessOptions<T extends Target = Target> = BaseProcessOptions &
+  (
+    | {
+        /** A named function exported from a module (or registered with registerTarget). */
+        target?: T;
+        args?: TargetArgs<T>;
+        kwargs?: undefined;
+      }
+    | {
+        target?: T;
+        /** The first arguments; `kwargs` comes after them. */
+        args?: readonly unknown[];
+        /** Passed to the target as one extra, last argument. */
+        kwargs: Record<string, unknown>;
+      }
+  );
 
 /** What this thread is in the process tree: set up by spawn/child.ts in a child. */
 interface Runtime {
@@ -81,15 +98,18 @@ const selfToken = Symbol("multiproc.self");
  */
 export const exitedUnheld = Symbol("multiproc.exitedUnheld");
 
-interface SelfInit extends ProcessOptions {
+interface SelfInit {
   [selfToken]: true;
+  target?: Target;
+  args?: readonly unknown[];
+  kwargs?: Record<string, unknown>;
   name: string;
   daemon: boolean;
   authkey: Buffer;
   ident: number;
 }
 
-export class Process {
+export class Process<T extends Target = Target> {
   #target: Target | undefined;
   #args: readonly unknown[];
   #kwargs: Record<string, unknown> | undefined;
@@ -101,9 +121,10 @@ export class Process {
   /** The process this object describes is the one running this code. */
   #self: { ident: number } | null = null;
   #closed = false;
+  #launch: LaunchOptions = {};
 
-  constructor(options: ProcessOptions = {}) {
-    const init = options as ProcessOptions & Partial<SelfInit>;
+  constructor(options: ProcessOptions<T> = {}) {
+    const init = options as Partial<SelfInit>;
     if (init[selfToken]) {
       this.#self = { ident: init.ident! };
       this.#target = init.target;
@@ -115,13 +136,14 @@ export class Process {
       return;
     }
     if (options === null || typeof options !== "object") throw new TypeError("new Process(options): options must be an object");
-    const { target, args = [], kwargs, name, daemon } = options;
+    const { target, args = [], kwargs, name, daemon } = options as ProcessOptions;
     if (target !== undefined && target !== null && typeof target !== "function") throw new TypeError("target must be a function");
     if (!Array.isArray(args)) throw new TypeError("args must be an array");
     if (kwargs !== undefined && (kwargs === null || typeof kwargs !== "object")) throw new TypeError("kwargs must be an object");
     this.#target = target ?? undefined;
     this.#args = [...args];
     this.#kwargs = kwargs;
+    this.#launch = checkLaunchOptions(options);
     this.#identity = [...runtime.identity, ++runtime.counter];
     this.#name = name === undefined ? `${displayClassName(new.target)}-${this.#identity.join(":")}` : checkName(name);
     const creator = currentProcess();
@@ -139,6 +161,7 @@ export class Process {
     const cls = this.constructor as typeof Process;
     const subclass = displayClassName(cls) !== "Process";
     // Checked first so the error names the role ("target work() is not exported ...").
+    if (this.#launch.cwd !== undefined) checkCwd(this.#launch.cwd);
     if (subclass) locateFunction(cls, "Process subclass");
     if (this.#target) locateFunction(this.#target, "target");
     const body = dumps(
@@ -163,8 +186,8 @@ export class Process {
     };
     this.#child =
       startMethod === "thread"
-        ? startThreadChild(header, body.data)
-        : startSpawnChild(header, body.data, body.handles);
+        ? startThreadChild(header, body.data, this.#launch)
+        : startSpawnChild(header, body.data, body.handles, this.#launch);
     processesByChild.set(this.#child, this);
     track(this.#child);
     // Shared objects among the arguments are re-opened by the child through this process: keep them until it
@@ -280,6 +303,18 @@ export class Process {
     this.#checkNotClosed();
     if (this.#self || !this.#child) return null;
     return this.#child.poll();
+  }
+
+  /** The child's standard output when started with `stdio: "pipe"`, else null. Read it to its end: the child blocks when the pipe is full. */
+  get stdout(): Readable | null {
+    this.#checkNotClosed();
+    return this.#child?.stdout ?? null;
+  }
+
+  /** The child's standard error when started with `stdio: "pipe"`, else null. */
+  get stderr(): Readable | null {
+    this.#checkNotClosed();
+    return this.#child?.stderr ?? null;
   }
 
   /** Resolves with the exit code when the child has exited (Python's `sentinel`, as a Promise). */
