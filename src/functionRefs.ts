@@ -93,10 +93,25 @@ export function locateFunction(fn: AnyFunction, what = "target"): FunctionRef {
   return found;
 }
 
-const fix = "export it from its module (`export function name(...)`), or register it with registerTarget(import.meta, fn)";
+/** How to make a function findable, in the words of its module's system. */
+function fixFor(commonJs: boolean): string {
+  return commonJs
+    ? "export it from its module (`module.exports.name = name`, or `exports.name = name`), or register it with registerTarget(module, fn)"
+    : "export it from its module (`export function name(...)`), or register it with registerTarget(import.meta, fn)";
+}
+
+/** Whether the program runs as CommonJS: the advice for a function with no module of its own follows it. */
+function programIsCommonJs(): boolean {
+  return requireFromPackage().main !== undefined;
+}
 
 function lookup(fn: AnyFunction, what: string): FunctionRef {
   const label = fn.name ? `${what} ${fn.name}()` : `${what}`;
+  const where = fn.name.startsWith("bound ") ? undefined : inspect(fn);
+  const path = where ? (where.url.startsWith("file:") ? fileURLToPath(where.url) : where.url) : undefined;
+  // CommonJS functions always sit in the module wrapper's closure; their exports are plain properties.
+  const commonJs = path !== undefined ? isAbsolute(path) && requireFromPackage().cache[path] !== undefined : programIsCommonJs();
+  const fix = fixFor(commonJs);
   if (!fn.name || fn.name === "anonymous") {
     throw new FunctionLookupError(
       `${label} is an anonymous function, which another process cannot find. Give it a name and ${fix}.`,
@@ -105,13 +120,9 @@ function lookup(fn: AnyFunction, what: string): FunctionRef {
   if (fn.name.startsWith("bound ")) {
     throw new FunctionLookupError(`${label} is a bound function, which another process cannot rebuild. Pass the function itself and its arguments instead.`);
   }
-  const where = inspect(fn);
-  if (!where) {
+  if (!where || path === undefined) {
     throw new FunctionLookupError(`${label} is a native or built-in function; only functions from your own modules can be sent. Wrap it: ${fix}.`);
   }
-  const path = where.url.startsWith("file:") ? fileURLToPath(where.url) : where.url;
-  // CommonJS functions always sit in the module wrapper's closure; their exports are plain properties.
-  const commonJs = isAbsolute(path) && requireFromPackage().cache[path] !== undefined;
   if (!commonJs && where.closure) {
     throw new FunctionLookupError(
       `${label} is defined inside another function (a closure), which another process cannot find. Move it to the top level of its module and ${fix}.`,
