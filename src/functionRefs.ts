@@ -16,6 +16,7 @@
  */
 import { builtin, requireFromPackage, shared } from "./runtime.ts";
 import { nameErrorClasses } from "./errors.ts";
+import { typeScriptReady } from "./spawn/typescript.ts";
 
 const { readFileSync } = builtin("node:fs");
 const { fileURLToPath, pathToFileURL } = builtin("node:url");
@@ -320,6 +321,7 @@ export function isImported(module: string): boolean {
 export async function importModule(module: string): Promise<unknown> {
   let namespace = namespaces.get(module);
   if (namespace === undefined) {
+    await typeScriptReady(module);
     namespace = !module.startsWith("file:") && isAbsolute(module) ? requireFromPackage()(module) : await import(module);
     namespaces.set(module, namespace);
   }

@@ -11,6 +11,7 @@ import { ParentProcess, Process, selfProcess, setBootstrapping, setCurrentProces
 import type { StartMethod } from "../context.ts";
 import { builtin } from "../runtime.ts";
 import { silenceNodeTest } from "./testFiles.ts";
+import { enableTypeScriptLoader } from "./typescript.ts";
 
 const { inspect } = builtin("node:util");
 
@@ -58,6 +59,7 @@ export async function runChild(
   let proc: Process;
   try {
     if (header.silenceTests) silenceNodeTest();
+    enableTypeScriptLoader();
     // Module code run while importing already sees the right currentProcess().
     setCurrentProcess(selfProcess(Process, identity), parent, header.identity);
     setBootstrapping(true);

@@ -15,12 +15,12 @@ import { replenish, takeSpare } from "./standby.ts";
 import { preloads } from "./execArgv.ts";
 import { reportUncaught, type ChildHeader } from "./child.ts";
 import { isInherited, type LaunchOptions } from "./launchOptions.ts";
+import { tsxApiUrl } from "./typescript.ts";
 import { ProcessError } from "../errors.ts";
 import type { Readable } from "node:stream";
 
-const { readFileSync } = builtin("node:fs");
 const { extname, join } = builtin("node:path");
-const { fileURLToPath, pathToFileURL } = builtin("node:url");
+const { fileURLToPath } = builtin("node:url");
 
 const bootstrapUrl = new URL(`./threadBootstrap${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
 
@@ -50,16 +50,9 @@ function parentLoaders(): Loader[] {
     .map(({ module }) => {
       const path = module.startsWith("file:") ? fileURLToPath(module) : module;
       const tsxRoot = /^(.*[\\/]node_modules[\\/]tsx)[\\/]/.exec(path)?.[1];
-      return tsxRoot ? { url: tsxEsmApi(join(tsxRoot, "package.json")), tsx: true } : { url: module, tsx: false };
+      return tsxRoot ? { url: tsxApiUrl(join(tsxRoot, "package.json"), "./esm/api"), tsx: true } : { url: module, tsx: false };
     });
   return loaders;
-}
-
-/** The ES module build of tsx's API (its CommonJS build cannot register the ESM hooks in a worker). */
-function tsxEsmApi(packageJson: string): string {
-  const manifest = JSON.parse(readFileSync(packageJson, "utf8")) as { exports: Record<string, { import: string | { default: string } }> };
-  const entry = manifest.exports["./esm/api"]!.import;
-  return new URL(typeof entry === "string" ? entry : entry.default, pathToFileURL(packageJson)).href;
 }
 
 export function startThreadChild(header: ChildHeader, body: Buffer, launch: LaunchOptions): ChildHandle {
