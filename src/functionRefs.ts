@@ -129,7 +129,15 @@ function lookup(fn: AnyFunction, what: string): FunctionRef {
       `${label} is defined inside another function (a closure), which another process cannot find. Move it to the top level of its module and ${fix}.`,
     );
   }
-  const exportName = commonJs ? cjsExportName(path, fn) : esmExportName(where.url, fn);
+  const syntax = commonJs ? null : esmSyntax(where.url);
+  const runner = testRunnerOf(path, syntax);
+  if (runner) {
+    throw new FunctionLookupError(
+      `${label} is defined in a ${runner} test file (${path}), which a child process would have to import outside ${runner}. ` +
+        `Move it into a helper module and import it from the test file.`,
+    );
+  }
+  const exportName = commonJs ? cjsExportName(path, fn) : esmExportName(syntax, fn);
   if (exportName === undefined) {
     throw new FunctionLookupError(`${label} is not exported from ${path}, so another process cannot find it: ${fix}.`);
   }
@@ -152,33 +160,55 @@ function cjsExportName(path: string, fn: AnyFunction): string | undefined {
 
 interface Lexer {
   initSync(): void;
-  parse(source: string): readonly [unknown, ReadonlyArray<{ n: string; ln?: string }>];
+  parse(source: string): readonly [ReadonlyArray<{ n?: string }>, ReadonlyArray<{ n: string; ln?: string }>];
 }
 
 let lexer: Lexer | undefined;
 
-function esmExportName(url: string, fn: AnyFunction): string | undefined {
-  if (!url.startsWith("file:")) return undefined;
+interface Syntax {
+  exports: ReadonlyArray<{ n: string; ln?: string }>;
+  imports: string[];
+}
+
+/** What an ES module's source exports and imports; null if it cannot be read, "unknown" for a syntax the lexer does not know. */
+function esmSyntax(url: string): Syntax | null | "unknown" {
+  if (!url.startsWith("file:")) return null;
   let source: string;
   try {
     source = readFileSync(fileURLToPath(url), "utf8");
   } catch {
-    return undefined;
+    return null;
   }
   if (!lexer) {
     lexer = requireFromPackage()("es-module-lexer") as Lexer;
     lexer.initSync();
   }
-  let exports: ReadonlyArray<{ n: string; ln?: string }>;
   try {
-    exports = lexer.parse(source)[1];
+    const [imports, exports] = lexer.parse(source);
+    return { exports, imports: imports.flatMap((i) => (i.n === undefined ? [] : [i.n])) };
   } catch {
-    // A syntax the lexer does not know: trust the name; the child checks again on import.
-    return fn.name;
+    return "unknown";
   }
-  const byLocal = exports.find((e) => e.ln === fn.name);
+}
+
+function esmExportName(syntax: Syntax | null | "unknown", fn: AnyFunction): string | undefined {
+  if (syntax === null) return undefined;
+  // A syntax the lexer does not know: trust the name; the child checks again on import.
+  if (syntax === "unknown") return fn.name;
+  const byLocal = syntax.exports.find((e) => e.ln === fn.name);
   if (byLocal) return byLocal.n;
-  if (fn.name === "default" && exports.some((e) => e.n === "default")) return "default";
+  if (fn.name === "default" && syntax.exports.some((e) => e.n === "default")) return "default";
+  return undefined;
+}
+
+/** The test runner whose test file `path` is, if it is one that a child cannot import (node:test files can: testFiles.ts). */
+function testRunnerOf(path: string, syntax: Syntax | null | "unknown"): string | undefined {
+  const imports = typeof syntax === "object" && syntax !== null ? syntax.imports : [];
+  if (imports.some((specifier) => /^vitest(\/|$)/.test(specifier))) return "vitest";
+  if (imports.includes("@jest/globals")) return "jest";
+  // Jest's globals need no import; its expect knows the test file it runs.
+  const jestExpect = (globalThis as { expect?: { getState?(): { testPath?: string } } }).expect;
+  if (typeof jestExpect?.getState === "function" && jestExpect.getState().testPath === path) return "jest";
   return undefined;
 }
 
@@ -242,11 +272,16 @@ function inspect(fn: AnyFunction): Location | undefined {
     let closure = false;
     if (scopesId) {
       const scopes = post<PropertiesResult>("Runtime.getProperties", { objectId: scopesId, ownProperties: true });
-      closure = scopes.result.some((scope) => {
-        const kind = scope.value?.description ?? "";
-        if (!/^(Closure|Local|Block|Catch|With|Eval)\b/.test(kind)) return false;
+      const chain = scopes.result.map((scope) => ({ kind: scope.value?.description ?? "", id: scope.value?.objectId }));
+      const outermost = chain.filter((scope) => !/^(Global|Script)\b/.test(scope.kind)).at(-1);
+      closure = chain.some((scope) => {
+        if (!/^(Closure|Local|Block|Catch|With|Eval)\b/.test(scope.kind)) return false;
+        if (!scope.kind.startsWith("Block")) return true;
+        const names = scopeNames(scope.id);
         // A class whose code names the class itself has a block scope holding just that name: its own, not an enclosing one.
-        return !(kind.startsWith("Block") && isOwnClassScope(scope.value?.objectId, fn.name));
+        if (names.length === 1 && names[0] === fn.name) return false;
+        // vitest (vite's module runner) evaluates a module's top level as the outermost block of a script.
+        return !(scope === outermost && names.includes(fn.name));
       });
     }
     return { url, closure };
@@ -256,10 +291,9 @@ function inspect(fn: AnyFunction): Location | undefined {
   }
 }
 
-function isOwnClassScope(scopeId: string | undefined, name: string): boolean {
-  if (!scopeId || !name) return false;
-  const { result } = post<PropertiesResult>("Runtime.getProperties", { objectId: scopeId, ownProperties: true });
-  return result.length === 1 && result[0]!.name === name;
+function scopeNames(scopeId: string | undefined): string[] {
+  if (!scopeId) return [];
+  return post<PropertiesResult>("Runtime.getProperties", { objectId: scopeId, ownProperties: true }).result.map((binding) => binding.name);
 }
 
 interface CoverageScript {

@@ -26,7 +26,10 @@ export function enableTypeScriptLoader(): void {
 
 /** Resolves once `module` (a file URL or path) can be imported as far as TypeScript is concerned. */
 export function typeScriptReady(module: string): Promise<void> | undefined {
-  if (!state.enabled || !typeScriptFile.test(module) || hasLoader()) return undefined;
+  if (state.registered || !state.enabled || hasLoader()) return state.registered ?? undefined;
+  // A test runner transforms TypeScript for its own modules, which may import .ts files from .js ones.
+  const runner = process.env.VITEST !== undefined || process.env.JEST_WORKER_ID !== undefined;
+  if (!typeScriptFile.test(module) && !(runner && findTsx([module.startsWith("file:") ? fileURLToPath(module) : module]))) return undefined;
   state.registered ??= register(module.startsWith("file:") ? fileURLToPath(module) : module);
   return state.registered;
 }
