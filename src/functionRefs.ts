@@ -111,7 +111,7 @@ function lookup(fn: AnyFunction, what: string): FunctionRef {
   const where = fn.name.startsWith("bound ") ? undefined : inspect(fn);
   const path = where ? (where.url.startsWith("file:") ? fileURLToPath(where.url) : where.url) : undefined;
   // CommonJS functions always sit in the module wrapper's closure; their exports are plain properties.
-  const commonJs = path !== undefined ? isAbsolute(path) && requireFromPackage().cache[path] !== undefined : programIsCommonJs();
+  const commonJs = where && path !== undefined ? isCommonJs(where, path) : programIsCommonJs();
   const fix = fixFor(commonJs);
   if (!fn.name || fn.name === "anonymous") {
     throw new FunctionLookupError(
@@ -129,7 +129,9 @@ function lookup(fn: AnyFunction, what: string): FunctionRef {
       `${label} is defined inside another function (a closure), which another process cannot find. Move it to the top level of its module and ${fix}.`,
     );
   }
-  const syntax = commonJs ? null : esmSyntax(where.url);
+  // A module another loader evaluated (jest) is named by its path rather than a file URL.
+  const url = where.url.startsWith("file:") ? where.url : pathToFileURL(path).href;
+  const syntax = commonJs ? null : esmSyntax(url);
   const runner = testRunnerOf(path, syntax);
   if (runner) {
     throw new FunctionLookupError(
@@ -141,13 +143,18 @@ function lookup(fn: AnyFunction, what: string): FunctionRef {
   if (exportName === undefined) {
     throw new FunctionLookupError(`${label} is not exported from ${path}, so another process cannot find it: ${fix}.`);
   }
-  return { module: commonJs ? path : where.url, name: exportName };
+  return { module: commonJs ? path : url, name: exportName };
+}
+
+function isCommonJs(where: Location, path: string): boolean {
+  return !where.esModule || (isAbsolute(path) && requireFromPackage().cache[path] !== undefined);
 }
 
 function cjsExportName(path: string, fn: AnyFunction): string | undefined {
   if (!isAbsolute(path)) return undefined;
   const cached = requireFromPackage().cache[path];
-  if (!cached) return undefined;
+  // Loaded by another loader (jest's): trust the name; the child checks again when it requires the module.
+  if (!cached) return fn.name;
   const exported: unknown = cached.exports;
   if (exported === fn) return "module.exports";
   if (exported !== null && (typeof exported === "object" || typeof exported === "function")) {
@@ -215,13 +222,15 @@ function testRunnerOf(path: string, syntax: Syntax | null | "unknown"): string |
 interface Location {
   url: string;
   closure: boolean;
+  /** Defined in an ES module (else CommonJS, loaded by Node's loader or another, such as jest's). */
+  esModule: boolean;
 }
 
 interface InspectorSession {
   connect(): void;
   post(method: string, params: object, callback: (err: Error | null, result: unknown) => void): void;
-  on(event: "Debugger.scriptParsed", listener: (message: { params: CoverageScript }) => void): void;
-  off(event: "Debugger.scriptParsed", listener: (message: { params: CoverageScript }) => void): void;
+  on(event: string, listener: (message: { params: never }) => void): void;
+  off(event: string, listener: (message: { params: never }) => void): void;
 }
 
 let session: InspectorSession | undefined;
@@ -260,8 +269,8 @@ function inspect(fn: AnyFunction): Location | undefined {
   holder[probeSlot] = fn;
   const objectGroup = "multiproc";
   try {
-    const { result } = post<{ result: RemoteObject }>("Runtime.evaluate", { expression: `globalThis.${probeSlot}`, objectGroup });
-    if (!result.objectId) return undefined;
+    const result = probe(objectGroup);
+    if (!result?.objectId) return undefined;
     const props = post<PropertiesResult>("Runtime.getProperties", { objectId: result.objectId, ownProperties: true });
     const internal = props.internalProperties ?? [];
     const location = internal.find((p) => p.name === "[[FunctionLocation]]")?.value?.value as { scriptId: string } | undefined;
@@ -270,10 +279,13 @@ function inspect(fn: AnyFunction): Location | undefined {
     if (!url) return undefined;
     const scopesId = internal.find((p) => p.name === "[[Scopes]]")?.value?.objectId;
     let closure = false;
+    let esModule = false;
     if (scopesId) {
       const scopes = post<PropertiesResult>("Runtime.getProperties", { objectId: scopesId, ownProperties: true });
       const chain = scopes.result.map((scope) => ({ kind: scope.value?.description ?? "", id: scope.value?.objectId }));
       const outermost = chain.filter((scope) => !/^(Global|Script)\b/.test(scope.kind)).at(-1);
+      // Every function of an ES module sees the module scope; vite's runner makes it the outermost block.
+      esModule = chain.some((scope) => scope.kind.startsWith("Module")) || (outermost?.kind.startsWith("Block") === true && scopeNames(outermost.id).includes(fn.name));
       closure = chain.some((scope) => {
         if (!/^(Closure|Local|Block|Catch|With|Eval)\b/.test(scope.kind)) return false;
         if (!scope.kind.startsWith("Block")) return true;
@@ -284,11 +296,46 @@ function inspect(fn: AnyFunction): Location | undefined {
         return !(scope === outermost && names.includes(fn.name));
       });
     }
-    return { url, closure };
+    return { url, closure, esModule };
   } finally {
     delete holder[probeSlot];
     post("Runtime.releaseObjectGroup", { objectGroup });
   }
+}
+
+let probeContext: number | undefined;
+
+/**
+ * The function on the probe slot, as the inspector sees it. This module may run in a vm context of its own
+ * (jest's): then the probe is on that context's global, and the default context does not see it.
+ */
+function probe(objectGroup: string): RemoteObject | undefined {
+  const evaluate = (contextId?: number) =>
+    post<{ result: RemoteObject }>("Runtime.evaluate", { expression: `globalThis.${probeSlot}`, objectGroup, contextId }).result;
+  const found = evaluate(probeContext);
+  if (found.objectId || probeContext !== undefined) return found;
+  for (const contextId of contextIds()) {
+    const other = evaluate(contextId);
+    if (other.objectId) {
+      probeContext = contextId;
+      return other;
+    }
+  }
+  return undefined;
+}
+
+function contextIds(): number[] {
+  const ids: number[] = [];
+  const remember = (message: { params: { context: { id: number } } }) => ids.push(message.params.context.id);
+  // Enabling the runtime domain replays every execution context; nothing else of it is needed.
+  session!.on("Runtime.executionContextCreated", remember);
+  try {
+    post("Runtime.enable");
+    post("Runtime.disable");
+  } finally {
+    session!.off("Runtime.executionContextCreated", remember);
+  }
+  return ids;
 }
 
 function scopeNames(scopeId: string | undefined): string[] {
