@@ -141,9 +141,35 @@ function lookup(fn: AnyFunction, what: string): FunctionRef {
   }
   const exportName = commonJs ? cjsExportName(path, fn) : esmExportName(syntax, fn);
   if (exportName === undefined) {
+    const inlined = bundledFrom(path, fn.name);
+    if (inlined !== undefined) {
+      const register = commonJs ? "registerTarget(module, fn)" : "registerTarget(import.meta, fn)";
+      throw new FunctionLookupError(
+        `${label} is not exported from ${path}, a bundle into which ${inlined} was inlined, so another process cannot find it. ` +
+          `Export it from the bundle's entry point, keep ${inlined} out of the bundle (mark it external), ` +
+          `or call ${register} next to it in ${inlined} (that works inside a bundle).`,
+      );
+    }
     throw new FunctionLookupError(`${label} is not exported from ${path}, so another process cannot find it: ${fix}.`);
   }
   return { module: commonJs ? path : url, name: exportName };
+}
+
+/**
+ * The module a bundler (esbuild, which marks each inlined module with a `// path` line) inlined the
+ * definition of `name` from, if `path` is such a bundle.
+ */
+function bundledFrom(path: string, name: string): string | undefined {
+  let source: string;
+  try {
+    source = readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+  const definition = new RegExp(`^\\s*(?:async\\s+)?(?:function\\*?|class)\\s+${name.replace(/[$]/g, "\\$&")}\\b`, "m").exec(source);
+  if (!definition) return undefined;
+  const markers = [...source.slice(0, definition.index).matchAll(/^\/\/ (\S+\.[cm]?[jt]sx?)$/gm)];
+  return markers.at(-1)?.[1];
 }
 
 function isCommonJs(where: Location, path: string): boolean {

@@ -26,7 +26,7 @@ import { childExecArgv } from "./execArgv.ts";
 import { isInherited, type LaunchOptions } from "./launchOptions.ts";
 import type { Readable } from "node:stream";
 
-const { closeSync, writeSync } = builtin("node:fs");
+const { closeSync, existsSync, writeSync } = builtin("node:fs");
 const { serialize } = builtin("node:v8");
 const { constants } = builtin("node:os");
 const { extname } = builtin("node:path");
@@ -44,6 +44,16 @@ export interface HandleMessage {
 }
 
 const bootstrapPath = fileURLToPath(new URL(`./bootstrap${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+
+// Bundled into an app, the library has neither the file its children start from nor its native addon: say so
+// when the app starts, rather than let every child die with exit code 1.
+if (!existsSync(bootstrapPath)) {
+  throw new Error(
+    `multiproc cannot run from a bundle: ${fileURLToPath(import.meta.url)} contains its code, but its children start ` +
+      `from its own files (${bootstrapPath} is missing) and it loads a native addon, which a bundle does not carry. ` +
+      `Mark multiproc external when bundling (esbuild: --external:multiproc or --packages=external) and ship it in node_modules.`,
+  );
+}
 
 export function startSpawnChild(header: ChildHeader, body: Buffer, handles: readonly Handle[], launch: LaunchOptions): ChildHandle {
   const spare = isInherited(launch) ? takeSpare<SpawnedChild>("spawn", fingerprint) : null;
