@@ -1,12 +1,11 @@
 /* Apps bundled by esbuild (test/fixtures/bundle/), with multiproc external as the README says, and without. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { cpSync, mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildSync } from "esbuild";
-import { fixtures, tempDir, type RunResult } from "./helpers.ts";
+import { fixtures, runNode, tempDir } from "./helpers.ts";
 
 const packageRoot = fileURLToPath(new URL("..", import.meta.url));
 
@@ -24,18 +23,9 @@ function bundle(dir: string, entry: string, outfile: string, options: { format?:
   return join(dir, outfile);
 }
 
-function run(script: string): Promise<RunResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [script], { timeout: 120_000 }, (error, stdout, stderr) => {
-      const failure = error as (Error & { code?: number; signal?: NodeJS.Signals }) | null;
-      resolve({ code: failure ? (failure.code ?? null) : 0, signal: failure?.signal ?? null, stdout, stderr });
-    });
-  });
-}
-
 test("an ES module bundle with multiproc external runs Process and Pool targets exported by its entry or registered; a hidden one is named with the fix", async () => {
   const dir = project();
-  const result = await run(bundle(dir, "app.mjs", "out.mjs", { format: "esm", external: ["multiproc"] }));
+  const result = await runNode([bundle(dir, "app.mjs", "out.mjs", { format: "esm", external: ["multiproc"] })], { timeoutMs: 120_000 });
   assert.equal(result.code, 0, result.stderr);
   const out = JSON.parse(result.stdout) as Record<string, { exitCode: number; cubes: number[]; error: string }>;
   for (const method of ["spawn", "thread"]) {
@@ -47,14 +37,14 @@ test("an ES module bundle with multiproc external runs Process and Pool targets 
 
 test("a CommonJS bundle with multiproc external runs a target its entry exports", async () => {
   const dir = project();
-  const result = await run(bundle(dir, "app.cjs", "out.cjs", { external: ["multiproc"] }));
+  const result = await runNode([bundle(dir, "app.cjs", "out.cjs", { external: ["multiproc"] })], { timeoutMs: 120_000 });
   assert.equal(result.code, 0, result.stderr);
   assert.deepEqual(JSON.parse(result.stdout), { exitCode: 4 });
 });
 
 test("a bundle that contains multiproc itself fails at start-up with one message saying to mark it external", async () => {
   const dir = project();
-  const result = await run(bundle(dir, "app.mjs", "full.mjs", { format: "esm" }));
+  const result = await runNode([bundle(dir, "app.mjs", "full.mjs", { format: "esm" })], { timeoutMs: 120_000 });
   assert.notEqual(result.code, 0);
   assert.match(result.stderr, /multiproc cannot run from a bundle: .*full\.mjs contains its code[^]*--external:multiproc/);
   assert.doesNotMatch(result.stderr, /Process Process-/);

@@ -1,18 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { join } from "node:path";
-import { fixtures, runProgram, type RunResult } from "./helpers.ts";
-
-function run(args: string[]): Promise<RunResult> {
-  return new Promise((resolve) => {
-    // The timeout is a hang guard: a cascade of processes would never end.
-    execFile(process.execPath, args, { timeout: 120_000, env: { ...process.env, NODE_TEST_CONTEXT: undefined } }, (error, stdout, stderr) => {
-      const failure = error as (Error & { code?: number; signal?: NodeJS.Signals }) | null;
-      resolve({ code: failure ? (failure.code ?? null) : 0, signal: failure?.signal ?? null, stdout, stderr });
-    });
-  });
-}
+import { fixtures, runNode, runProgram } from "./helpers.ts";
 
 const poolTestFile = join(fixtures, "testfile", "pool.test.ts");
 
@@ -21,7 +10,7 @@ for (const [how, args] of [
   ["node (the test file run directly)", ["--import", "tsx", "--test-reporter=tap", poolTestFile]],
 ] as const) {
   test(`targets exported from a test file run under ${how} without the children running its tests`, async () => {
-    const result = await run([...args]);
+    const result = await runNode([...args], { timeoutMs: 120_000 });
     assert.equal(result.code, 0, result.stdout + result.stderr);
     // The children's tests would show as more tests, or break the TAP stream.
     assert.match(result.stdout, /^# tests 3$/m);
@@ -31,7 +20,7 @@ for (const [how, args] of [
 }
 
 test("a test file importing node:test's default export gets an inert test() in its children", async () => {
-  const result = await run(["--test", "--test-reporter=tap", join(fixtures, "testfile", "default-import.test.mjs")]);
+  const result = await runNode(["--test", "--test-reporter=tap", join(fixtures, "testfile", "default-import.test.mjs")], { timeoutMs: 120_000 });
   assert.equal(result.code, 0, result.stdout + result.stderr);
   assert.match(result.stdout, /^# tests 1$/m);
   assert.match(result.stdout, /^# pass 1$/m);

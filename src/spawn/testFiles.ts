@@ -19,7 +19,7 @@ const state = shared("testFiles.state", () => ({ silenced: false }));
 
 /** Whether children of this process must get the inert node:test. */
 export function usesNodeTest(): boolean {
-  if (state.silenced || process.env.NODE_TEST_CONTEXT !== undefined) return true;
+  if (state.silenced) return true;
   const loaded = (process as { moduleLoadList?: readonly string[] }).moduleLoadList;
   return loaded?.includes("NativeModule internal/test_runner/harness") ?? false;
 }
