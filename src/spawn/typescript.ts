@@ -26,11 +26,14 @@ export function enableTypeScriptLoader(): void {
 
 /** Resolves once `module` (a file URL or path) can be imported as far as TypeScript is concerned. */
 export function typeScriptReady(module: string): Promise<void> | undefined {
-  if (state.registered || !state.enabled || hasLoader()) return state.registered ?? undefined;
+  if (state.registered || !state.enabled) return state.registered ?? undefined;
+  const typeScript = typeScriptFile.test(module);
   // A test runner transforms TypeScript for its own modules, which may import .ts files from .js ones.
   const runner = process.env.VITEST !== undefined || process.env.JEST_WORKER_ID !== undefined;
-  if (!typeScriptFile.test(module) && !(runner && findTsx([module.startsWith("file:") ? fileURLToPath(module) : module]))) return undefined;
-  state.registered ??= register(module.startsWith("file:") ? fileURLToPath(module) : module);
+  if ((!typeScript && !runner) || hasLoader()) return undefined;
+  const path = module.startsWith("file:") ? fileURLToPath(module) : module;
+  if (!typeScript && findTsx([path]) === undefined) return undefined;
+  state.registered = register(path);
   return state.registered;
 }
 
