@@ -14,7 +14,7 @@ test("vitest: targets in .ts and .js helper modules run; a target in the test fi
   assert.match(result.stdout, /Tests\s+3 passed \(3\)/);
 });
 
-test("jest (ES modules): targets in ES and CommonJS helper modules run; a target in the test file is refused with the fix", async () => {
+test("jest (ES modules): targets in ES, CommonJS and TypeScript helper modules run; a target in the test file is refused with the fix", async () => {
   const jest = join(require.resolve("jest/package.json"), "..", "bin", "jest.js");
   const result = await runNode([jest, "--config", join(fixtures, "runners", "jest", "jest.config.cjs")], { env: { NODE_OPTIONS: "--experimental-vm-modules" }, timeoutMs: 180_000 });
   assert.equal(result.code, 0, result.stdout + result.stderr);
