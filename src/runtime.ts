@@ -52,6 +52,7 @@ interface BuiltinModules {
   "node:net": typeof import("node:net");
   "node:worker_threads": typeof import("node:worker_threads");
   "node:test": typeof import("node:test");
+  "node:stream": typeof import("node:stream");
 }
 
 let packageRequire: NodeJS.Require | undefined;

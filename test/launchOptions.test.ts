@@ -31,6 +31,15 @@ for (const method of ["spawn", "thread"] as const) {
     assert.match(failed.stderr, /Error: boom/);
   });
 
+  test(`${method}: piped output is kept for a parent that reads it only after join()`, async () => {
+    const p = new (getContext(method).Process)({ target: writeBoth, args: ["x".repeat(4000), "done"], stdio: "pipe" });
+    p.start();
+    await p.join();
+    assert.equal(p.exitCode, 0);
+    assert.equal((await text(p.stdout)).length, 4000);
+    assert.equal(await text(p.stderr), "done");
+  });
+
   test(`${method}: without stdio "pipe" there are no streams (the child writes to the parent's output)`, async () => {
     const p = new (getContext(method).Process)({ target: printEnv, args: [] });
     assert.equal(p.stdout, null);

@@ -97,6 +97,8 @@ class SpawnedChild implements ChildHandle {
   #child: ChildProcess;
   #exitCode: number | null = null;
   readonly hold: () => () => void;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
   /** A spare's end of its payload pipe, until launch(). */
   #payloadPipe: number | null = null;
 
@@ -144,15 +146,14 @@ class SpawnedChild implements ChildHandle {
     });
     child.unref();
     child.channel?.unref();
+    // Node.js drops piped output nobody listens to when the child exits; read into a stream of our own, which
+    // keeps it (with backpressure) for a caller who reads after join().
+    const { PassThrough } = builtin("node:stream");
+    this.stdout = child.stdout && child.stdout.pipe(new PassThrough());
+    this.stderr = child.stderr && child.stderr.pipe(new PassThrough());
   }
 
-  get stdout(): Readable | null {
-    return this.#child.stdout;
-  }
 
-  get stderr(): Readable | null {
-    return this.#child.stderr;
-  }
 
   /** Hand a spare its payload. Data written to a pipe survives this process, as the anonymous file does. */
   launch(header: ChildHeader, body: Buffer, handles: readonly Handle[]): SpawnedChild | null {
