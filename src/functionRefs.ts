@@ -110,7 +110,7 @@ function lookup(fn: AnyFunction, what: string): FunctionRef {
   const label = fn.name ? `${what} ${fn.name}()` : `${what}`;
   const where = fn.name.startsWith("bound ") ? undefined : inspect(fn);
   const path = where ? (where.url.startsWith("file:") ? fileURLToPath(where.url) : where.url) : undefined;
-  // CommonJS functions always sit in the module wrapper's closure; their exports are plain properties.
+  // CommonJS functions sit in the module wrapper's closure (so closures are not told apart); their exports are plain properties.
   const commonJs = where && path !== undefined ? isCommonJs(where, path) : programIsCommonJs();
   const fix = fixFor(commonJs);
   if (!fn.name || fn.name === "anonymous") {
@@ -239,9 +239,11 @@ function testRunnerOf(path: string, syntax: Syntax | null | "unknown"): string |
   const imports = typeof syntax === "object" && syntax !== null ? syntax.imports : [];
   if (imports.some((specifier) => /^vitest(\/|$)/.test(specifier))) return "vitest";
   if (imports.includes("@jest/globals")) return "jest";
-  // Jest's globals need no import; its expect knows the test file it runs.
-  const jestExpect = (globalThis as { expect?: { getState?(): { testPath?: string } } }).expect;
-  if (typeof jestExpect?.getState === "function" && jestExpect.getState().testPath === path) return "jest";
+  // Test globals need no import (jest's always, vitest's with `globals: true`); their expect knows the test file it runs.
+  const globalExpect = (globalThis as { expect?: { getState?(): { testPath?: string } } }).expect;
+  if (typeof globalExpect?.getState === "function" && globalExpect.getState().testPath === path) {
+    return process.env.VITEST !== undefined ? "vitest" : "jest";
+  }
   return undefined;
 }
 
