@@ -16,6 +16,7 @@
  */
 import { builtin, requireFromPackage, shared } from "./runtime.ts";
 import { nameErrorClasses } from "./errors.ts";
+import { typeScriptReady } from "./spawn/typescript.ts";
 
 const { readFileSync } = builtin("node:fs");
 const { fileURLToPath, pathToFileURL } = builtin("node:url");
@@ -93,10 +94,25 @@ export function locateFunction(fn: AnyFunction, what = "target"): FunctionRef {
   return found;
 }
 
-const fix = "export it from its module (`export function name(...)`), or register it with registerTarget(import.meta, fn)";
+/** How to make a function findable, in the words of its module's system. */
+function fixFor(commonJs: boolean): string {
+  return commonJs
+    ? "export it from its module (`module.exports.name = name`, or `exports.name = name`), or register it with registerTarget(module, fn)"
+    : "export it from its module (`export function name(...)`), or register it with registerTarget(import.meta, fn)";
+}
+
+/** Whether the program runs as CommonJS: the advice for a function with no module of its own follows it. */
+function programIsCommonJs(): boolean {
+  return requireFromPackage().main !== undefined;
+}
 
 function lookup(fn: AnyFunction, what: string): FunctionRef {
   const label = fn.name ? `${what} ${fn.name}()` : `${what}`;
+  const where = fn.name.startsWith("bound ") ? undefined : inspect(fn);
+  const path = where ? (where.url.startsWith("file:") ? fileURLToPath(where.url) : where.url) : undefined;
+  // CommonJS functions sit in the module wrapper's closure (so closures are not told apart); their exports are plain properties.
+  const commonJs = where && path !== undefined ? isCommonJs(where, path) : programIsCommonJs();
+  const fix = fixFor(commonJs);
   if (!fn.name || fn.name === "anonymous") {
     throw new FunctionLookupError(
       `${label} is an anonymous function, which another process cannot find. Give it a name and ${fix}.`,
@@ -105,29 +121,66 @@ function lookup(fn: AnyFunction, what: string): FunctionRef {
   if (fn.name.startsWith("bound ")) {
     throw new FunctionLookupError(`${label} is a bound function, which another process cannot rebuild. Pass the function itself and its arguments instead.`);
   }
-  const where = inspect(fn);
-  if (!where) {
+  if (!where || path === undefined) {
     throw new FunctionLookupError(`${label} is a native or built-in function; only functions from your own modules can be sent. Wrap it: ${fix}.`);
   }
-  const path = where.url.startsWith("file:") ? fileURLToPath(where.url) : where.url;
-  // CommonJS functions always sit in the module wrapper's closure; their exports are plain properties.
-  const commonJs = isAbsolute(path) && requireFromPackage().cache[path] !== undefined;
   if (!commonJs && where.closure) {
     throw new FunctionLookupError(
       `${label} is defined inside another function (a closure), which another process cannot find. Move it to the top level of its module and ${fix}.`,
     );
   }
-  const exportName = commonJs ? cjsExportName(path, fn) : esmExportName(where.url, fn);
+  // A module another loader evaluated (jest) is named by its path rather than a file URL.
+  const url = where.url.startsWith("file:") ? where.url : pathToFileURL(path).href;
+  const syntax = commonJs ? null : esmSyntax(url);
+  const runner = testRunnerOf(path, syntax);
+  if (runner) {
+    throw new FunctionLookupError(
+      `${label} is defined in a ${runner} test file (${path}), which a child process would have to import outside ${runner}. ` +
+        `Move it into a helper module and import it from the test file.`,
+    );
+  }
+  const exportName = commonJs ? cjsExportName(path, fn) : esmExportName(syntax, fn);
   if (exportName === undefined) {
+    const inlined = bundledFrom(path, fn.name);
+    if (inlined !== undefined) {
+      const register = commonJs ? "registerTarget(module, fn)" : "registerTarget(import.meta, fn)";
+      throw new FunctionLookupError(
+        `${label} is not exported from ${path}, a bundle into which ${inlined} was inlined, so another process cannot find it. ` +
+          `Export it from the bundle's entry point, keep ${inlined} out of the bundle (mark it external), ` +
+          `or call ${register} next to it in ${inlined} (that works inside a bundle).`,
+      );
+    }
     throw new FunctionLookupError(`${label} is not exported from ${path}, so another process cannot find it: ${fix}.`);
   }
-  return { module: commonJs ? path : where.url, name: exportName };
+  return { module: commonJs ? path : url, name: exportName };
+}
+
+/**
+ * The module a bundler (esbuild, which marks each inlined module with a `// path` line) inlined the
+ * definition of `name` from, if `path` is such a bundle.
+ */
+function bundledFrom(path: string, name: string): string | undefined {
+  let source: string;
+  try {
+    source = readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+  const definition = new RegExp(`^\\s*(?:async\\s+)?(?:function\\*?|class)\\s+${name.replace(/[$]/g, "\\$&")}\\b`, "m").exec(source);
+  if (!definition) return undefined;
+  const markers = [...source.slice(0, definition.index).matchAll(/^\/\/ (\S+\.[cm]?[jt]sx?)$/gm)];
+  return markers.at(-1)?.[1];
+}
+
+function isCommonJs(where: Location, path: string): boolean {
+  return !where.esModule || (isAbsolute(path) && requireFromPackage().cache[path] !== undefined);
 }
 
 function cjsExportName(path: string, fn: AnyFunction): string | undefined {
   if (!isAbsolute(path)) return undefined;
   const cached = requireFromPackage().cache[path];
-  if (!cached) return undefined;
+  // Loaded by another loader (jest's): trust the name; the child checks again when it requires the module.
+  if (!cached) return fn.name;
   const exported: unknown = cached.exports;
   if (exported === fn) return "module.exports";
   if (exported !== null && (typeof exported === "object" || typeof exported === "function")) {
@@ -140,46 +193,72 @@ function cjsExportName(path: string, fn: AnyFunction): string | undefined {
 
 interface Lexer {
   initSync(): void;
-  parse(source: string): readonly [unknown, ReadonlyArray<{ n: string; ln?: string }>];
+  parse(source: string): readonly [ReadonlyArray<{ n?: string }>, ReadonlyArray<{ n: string; ln?: string }>];
 }
 
 let lexer: Lexer | undefined;
 
-function esmExportName(url: string, fn: AnyFunction): string | undefined {
-  if (!url.startsWith("file:")) return undefined;
+interface Syntax {
+  exports: ReadonlyArray<{ n: string; ln?: string }>;
+  imports: string[];
+}
+
+/** What an ES module's source exports and imports; null if it cannot be read, "unknown" for a syntax the lexer does not know. */
+function esmSyntax(url: string): Syntax | null | "unknown" {
+  if (!url.startsWith("file:")) return null;
   let source: string;
   try {
     source = readFileSync(fileURLToPath(url), "utf8");
   } catch {
-    return undefined;
+    return null;
   }
   if (!lexer) {
     lexer = requireFromPackage()("es-module-lexer") as Lexer;
     lexer.initSync();
   }
-  let exports: ReadonlyArray<{ n: string; ln?: string }>;
   try {
-    exports = lexer.parse(source)[1];
+    const [imports, exports] = lexer.parse(source);
+    return { exports, imports: imports.flatMap((i) => (i.n === undefined ? [] : [i.n])) };
   } catch {
-    // A syntax the lexer does not know: trust the name; the child checks again on import.
-    return fn.name;
+    return "unknown";
   }
-  const byLocal = exports.find((e) => e.ln === fn.name);
+}
+
+function esmExportName(syntax: Syntax | null | "unknown", fn: AnyFunction): string | undefined {
+  if (syntax === null) return undefined;
+  // A syntax the lexer does not know: trust the name; the child checks again on import.
+  if (syntax === "unknown") return fn.name;
+  const byLocal = syntax.exports.find((e) => e.ln === fn.name);
   if (byLocal) return byLocal.n;
-  if (fn.name === "default" && exports.some((e) => e.n === "default")) return "default";
+  if (fn.name === "default" && syntax.exports.some((e) => e.n === "default")) return "default";
+  return undefined;
+}
+
+/** The test runner whose test file `path` is, if it is one that a child cannot import (node:test files can: testFiles.ts). */
+function testRunnerOf(path: string, syntax: Syntax | null | "unknown"): string | undefined {
+  const imports = typeof syntax === "object" && syntax !== null ? syntax.imports : [];
+  if (imports.some((specifier) => /^vitest(\/|$)/.test(specifier))) return "vitest";
+  if (imports.includes("@jest/globals")) return "jest";
+  // Test globals need no import (jest's always, vitest's with `globals: true`); their expect knows the test file it runs.
+  const globalExpect = (globalThis as { expect?: { getState?(): { testPath?: string } } }).expect;
+  if (typeof globalExpect?.getState === "function" && globalExpect.getState().testPath === path) {
+    return process.env.VITEST !== undefined ? "vitest" : "jest";
+  }
   return undefined;
 }
 
 interface Location {
   url: string;
   closure: boolean;
+  /** Defined in an ES module (else CommonJS, loaded by Node's loader or another, such as jest's). */
+  esModule: boolean;
 }
 
 interface InspectorSession {
   connect(): void;
   post(method: string, params: object, callback: (err: Error | null, result: unknown) => void): void;
-  on(event: "Debugger.scriptParsed", listener: (message: { params: CoverageScript }) => void): void;
-  off(event: "Debugger.scriptParsed", listener: (message: { params: CoverageScript }) => void): void;
+  on(event: string, listener: (message: { params: never }) => void): void;
+  off(event: string, listener: (message: { params: never }) => void): void;
 }
 
 let session: InspectorSession | undefined;
@@ -218,8 +297,8 @@ function inspect(fn: AnyFunction): Location | undefined {
   holder[probeSlot] = fn;
   const objectGroup = "multiproc";
   try {
-    const { result } = post<{ result: RemoteObject }>("Runtime.evaluate", { expression: `globalThis.${probeSlot}`, objectGroup });
-    if (!result.objectId) return undefined;
+    const result = probe(objectGroup);
+    if (!result?.objectId) return undefined;
     const props = post<PropertiesResult>("Runtime.getProperties", { objectId: result.objectId, ownProperties: true });
     const internal = props.internalProperties ?? [];
     const location = internal.find((p) => p.name === "[[FunctionLocation]]")?.value?.value as { scriptId: string } | undefined;
@@ -228,26 +307,68 @@ function inspect(fn: AnyFunction): Location | undefined {
     if (!url) return undefined;
     const scopesId = internal.find((p) => p.name === "[[Scopes]]")?.value?.objectId;
     let closure = false;
+    let esModule = false;
     if (scopesId) {
       const scopes = post<PropertiesResult>("Runtime.getProperties", { objectId: scopesId, ownProperties: true });
-      closure = scopes.result.some((scope) => {
-        const kind = scope.value?.description ?? "";
-        if (!/^(Closure|Local|Block|Catch|With|Eval)\b/.test(kind)) return false;
+      const chain = scopes.result.map((scope) => ({ kind: scope.value?.description ?? "", id: scope.value?.objectId }));
+      const outermost = chain.filter((scope) => !/^(Global|Script)\b/.test(scope.kind)).at(-1);
+      // Every function of an ES module sees the module scope; vite's runner makes it the outermost block.
+      esModule = chain.some((scope) => scope.kind.startsWith("Module")) || (outermost?.kind.startsWith("Block") === true && scopeNames(outermost.id).includes(fn.name));
+      closure = chain.some((scope) => {
+        if (!/^(Closure|Local|Block|Catch|With|Eval)\b/.test(scope.kind)) return false;
+        if (!scope.kind.startsWith("Block")) return true;
+        const names = scopeNames(scope.id);
         // A class whose code names the class itself has a block scope holding just that name: its own, not an enclosing one.
-        return !(kind.startsWith("Block") && isOwnClassScope(scope.value?.objectId, fn.name));
+        if (names.length === 1 && names[0] === fn.name) return false;
+        // vitest (vite's module runner) evaluates a module's top level as the outermost block of a script.
+        return !(scope === outermost && names.includes(fn.name));
       });
     }
-    return { url, closure };
+    return { url, closure, esModule };
   } finally {
     delete holder[probeSlot];
     post("Runtime.releaseObjectGroup", { objectGroup });
   }
 }
 
-function isOwnClassScope(scopeId: string | undefined, name: string): boolean {
-  if (!scopeId || !name) return false;
-  const { result } = post<PropertiesResult>("Runtime.getProperties", { objectId: scopeId, ownProperties: true });
-  return result.length === 1 && result[0]!.name === name;
+let probeContext: number | undefined;
+
+/**
+ * The function on the probe slot, as the inspector sees it. This module may run in a vm context of its own
+ * (jest's): then the probe is on that context's global, and the default context does not see it.
+ */
+function probe(objectGroup: string): RemoteObject | undefined {
+  const evaluate = (contextId?: number) =>
+    post<{ result: RemoteObject }>("Runtime.evaluate", { expression: `globalThis.${probeSlot}`, objectGroup, contextId }).result;
+  const found = evaluate(probeContext);
+  if (found.objectId || probeContext !== undefined) return found;
+  for (const contextId of contextIds()) {
+    const other = evaluate(contextId);
+    if (other.objectId) {
+      probeContext = contextId;
+      return other;
+    }
+  }
+  return undefined;
+}
+
+function contextIds(): number[] {
+  const ids: number[] = [];
+  const remember = (message: { params: { context: { id: number } } }) => ids.push(message.params.context.id);
+  // Enabling the runtime domain replays every execution context; nothing else of it is needed.
+  session!.on("Runtime.executionContextCreated", remember);
+  try {
+    post("Runtime.enable");
+    post("Runtime.disable");
+  } finally {
+    session!.off("Runtime.executionContextCreated", remember);
+  }
+  return ids;
+}
+
+function scopeNames(scopeId: string | undefined): string[] {
+  if (!scopeId) return [];
+  return post<PropertiesResult>("Runtime.getProperties", { objectId: scopeId, ownProperties: true }).result.map((binding) => binding.name);
 }
 
 interface CoverageScript {
@@ -309,6 +430,7 @@ export function isImported(module: string): boolean {
 export async function importModule(module: string): Promise<unknown> {
   let namespace = namespaces.get(module);
   if (namespace === undefined) {
+    await typeScriptReady(module);
     namespace = !module.startsWith("file:") && isAbsolute(module) ? requireFromPackage()(module) : await import(module);
     namespaces.set(module, namespace);
   }

@@ -18,8 +18,11 @@ import { heldWhileAwaited, liveChildren, track, type ChildHandle } from "./spawn
 import { startSpawnChild } from "./spawn/spawnChild.ts";
 import { startThreadChild } from "./spawn/threadChild.ts";
 import type { ChildHeader } from "./spawn/child.ts";
+import { usesNodeTest } from "./spawn/testFiles.ts";
 import { startMethodOf } from "./context.ts";
 import { isRunning } from "./procfs.ts";
+import { checkCwd, checkLaunchOptions, type LaunchOptions } from "./spawn/launchOptions.ts";
+import type { Readable } from "node:stream";
 
 const { availableParallelism, constants: osConstants } = builtin("node:os");
 const { realpathSync } = builtin("node:fs");
@@ -30,17 +33,32 @@ const { inspect } = builtin("node:util");
 // Any function may be a target; its parameter types are between the caller and the target.
 export type Target = (...args: never[]) => unknown;
 
-export interface ProcessOptions {
-  /** A named function exported from a module (or registered with registerTarget). */
-  target?: Target;
-  args?: readonly unknown[];
-  /** Passed to the target as one extra, last argument. */
-  kwargs?: Record<string, unknown>;
+/** The args of a target whose type is known: its parameters; anything for an untyped target. */
+export type TargetArgs<T extends Target> = Target extends T ? readonly unknown[] : Readonly<Parameters<T>>;
+
+interface BaseProcessOptions extends LaunchOptions {
   /** Default `Process-N` (`ClassName-N` for a subclass). */
   name?: string;
   /** Default: the creating process's own daemon flag. */
   daemon?: boolean;
 }
+
+export type ProcessOptions<T extends Target = Target> = BaseProcessOptions &
+  (
+    | {
+        /** A named function exported from a module (or registered with registerTarget). */
+        target?: T;
+        args?: TargetArgs<T>;
+        kwargs?: undefined;
+      }
+    | {
+        target?: T;
+        /** The first arguments; `kwargs` comes after them. */
+        args?: readonly unknown[];
+        /** Passed to the target as one extra, last argument. */
+        kwargs: Record<string, unknown>;
+      }
+  );
 
 /** What this thread is in the process tree: set up by spawn/child.ts in a child. */
 interface Runtime {
@@ -80,15 +98,18 @@ const selfToken = Symbol("multiproc.self");
  */
 export const exitedUnheld = Symbol("multiproc.exitedUnheld");
 
-interface SelfInit extends ProcessOptions {
+interface SelfInit {
   [selfToken]: true;
+  target?: Target;
+  args?: readonly unknown[];
+  kwargs?: Record<string, unknown>;
   name: string;
   daemon: boolean;
   authkey: Buffer;
   ident: number;
 }
 
-export class Process {
+export class Process<T extends Target = Target> {
   #target: Target | undefined;
   #args: readonly unknown[];
   #kwargs: Record<string, unknown> | undefined;
@@ -100,9 +121,10 @@ export class Process {
   /** The process this object describes is the one running this code. */
   #self: { ident: number } | null = null;
   #closed = false;
+  #launch: LaunchOptions = {};
 
-  constructor(options: ProcessOptions = {}) {
-    const init = options as ProcessOptions & Partial<SelfInit>;
+  constructor(options: ProcessOptions<T> = {}) {
+    const init = options as Partial<SelfInit>;
     if (init[selfToken]) {
       this.#self = { ident: init.ident! };
       this.#target = init.target;
@@ -114,13 +136,14 @@ export class Process {
       return;
     }
     if (options === null || typeof options !== "object") throw new TypeError("new Process(options): options must be an object");
-    const { target, args = [], kwargs, name, daemon } = options;
+    const { target, args = [], kwargs, name, daemon } = options as ProcessOptions;
     if (target !== undefined && target !== null && typeof target !== "function") throw new TypeError("target must be a function");
     if (!Array.isArray(args)) throw new TypeError("args must be an array");
     if (kwargs !== undefined && (kwargs === null || typeof kwargs !== "object")) throw new TypeError("kwargs must be an object");
     this.#target = target ?? undefined;
     this.#args = [...args];
     this.#kwargs = kwargs;
+    this.#launch = checkLaunchOptions(options);
     this.#identity = [...runtime.identity, ++runtime.counter];
     this.#name = name === undefined ? `${displayClassName(new.target)}-${this.#identity.join(":")}` : checkName(name);
     const creator = currentProcess();
@@ -138,6 +161,7 @@ export class Process {
     const cls = this.constructor as typeof Process;
     const subclass = displayClassName(cls) !== "Process";
     // Checked first so the error names the role ("target work() is not exported ...").
+    if (this.#launch.cwd !== undefined) checkCwd(this.#launch.cwd);
     if (subclass) locateFunction(cls, "Process subclass");
     if (this.#target) locateFunction(this.#target, "target");
     const body = dumps(
@@ -158,11 +182,12 @@ export class Process {
       parent: { pid: process.pid, name: currentProcess().name },
       startMethod,
       handleCount: body.handles.length,
+      silenceTests: usesNodeTest(),
     };
     this.#child =
       startMethod === "thread"
-        ? startThreadChild(header, body.data)
-        : startSpawnChild(header, body.data, body.handles);
+        ? startThreadChild(header, body.data, this.#launch)
+        : startSpawnChild(header, body.data, body.handles, this.#launch);
     processesByChild.set(this.#child, this);
     track(this.#child);
     // Shared objects among the arguments are re-opened by the child through this process: keep them until it
@@ -280,6 +305,18 @@ export class Process {
     return this.#child.poll();
   }
 
+  /** The child's standard output when started with `stdio: "pipe"`, else null. Read it to its end: the child blocks when the pipe is full. */
+  get stdout(): Readable | null {
+    this.#checkNotClosed();
+    return this.#child?.stdout ?? null;
+  }
+
+  /** The child's standard error when started with `stdio: "pipe"`, else null. */
+  get stderr(): Readable | null {
+    this.#checkNotClosed();
+    return this.#child?.stderr ?? null;
+  }
+
   /** Resolves with the exit code when the child has exited (Python's `sentinel`, as a Promise). */
   get exited(): Promise<number> {
     this.#checkNotClosed();
@@ -354,6 +391,17 @@ export function selfProcess(cls: typeof Process, init: Omit<SelfInit, typeof sel
 /** Set by spawn/child.ts while the child imports the modules its target needs. */
 export function setBootstrapping(value: boolean): void {
   runtime.bootstrapping = value;
+}
+
+/** Import what `work` imports as part of the bootstrapping phase (a pool worker loading a task's module): no starts meanwhile. */
+export async function whileBootstrapping<T>(work: () => Promise<T>): Promise<T> {
+  const before = runtime.bootstrapping;
+  runtime.bootstrapping = true;
+  try {
+    return await work();
+  } finally {
+    runtime.bootstrapping = before;
+  }
 }
 
 export function setCurrentProcess(current: Process, parent: ParentProcess, identity: number[]): void {

@@ -51,6 +51,8 @@ interface BuiltinModules {
   "node:module": typeof import("node:module");
   "node:net": typeof import("node:net");
   "node:worker_threads": typeof import("node:worker_threads");
+  "node:test": typeof import("node:test");
+  "node:stream": typeof import("node:stream");
 }
 
 let packageRequire: NodeJS.Require | undefined;

@@ -33,3 +33,18 @@ test("a class whose code names the class itself is found, and a Process subclass
   }
   assert.throws(() => locateFunction(makeLocal()), /closure/);
 });
+
+test("errors give CommonJS advice for a CommonJS function and ES module advice for an ES one", async () => {
+  const { createRequire } = await import("node:module");
+  const cjs = createRequire(import.meta.url)("./fixtures/cjs-unexported.cjs") as { exported: () => void; hidden: () => () => void };
+  assert.equal(locateFunction(cjs.exported).name, "exported");
+  assert.throws(
+    () => locateFunction(cjs.hidden()),
+    (err: Error) => /hidden\(\) is not exported/.test(err.message) && /module\.exports/.test(err.message) && /registerTarget\(module, fn\)/.test(err.message) && !/import\.meta/.test(err.message),
+  );
+  function local() {}
+  assert.throws(
+    () => locateFunction(local),
+    (err: Error) => /export function/.test(err.message) && /registerTarget\(import\.meta, fn\)/.test(err.message) && !/module\.exports/.test(err.message),
+  );
+});

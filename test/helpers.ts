@@ -21,8 +21,14 @@ export interface RunResult {
 
 /** Run a fixture program under tsx; `timeoutMs` is only a hang guard. */
 export function runProgram(script: string, args: string[] = [], timeoutMs = 60_000): Promise<RunResult> {
+  return runNode(["--import", "tsx", join(fixtures, script), ...args], { timeoutMs });
+}
+
+/** Run node with exactly these arguments; `timeoutMs` is only a hang guard. NODE_TEST_CONTEXT is not passed on. */
+export function runNode(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+  const { cwd, env = {}, timeoutMs = 60_000 } = options;
   return new Promise((resolve) => {
-    execFile(process.execPath, ["--import", "tsx", join(fixtures, script), ...args], { timeout: timeoutMs }, (error, stdout, stderr) => {
+    execFile(process.execPath, args, { cwd, timeout: timeoutMs, env: { ...process.env, NODE_TEST_CONTEXT: undefined, ...env } }, (error, stdout, stderr) => {
       const failure = error as (Error & { code?: number | string; signal?: NodeJS.Signals }) | null;
       resolve({
         code: failure ? (typeof failure.code === "number" ? failure.code : null) : 0,

@@ -21,6 +21,7 @@ import { dumps, encodeMessage, loads, type Message } from "../reduction.ts";
 import { runAsync } from "../synchronize.ts";
 import type { RawArray } from "../sharedctypes.ts";
 import { MaybeEncodingError } from "../errors.ts";
+import { whileBootstrapping } from "../process.ts";
 import { PoolChannel, ResultKind, TASK_STRIDE, TaskKind, outcomeMessage, readTasks, resultMessage, type TaskBatch } from "./protocol.ts";
 
 type Loaded = { fn: (...args: unknown[]) => unknown } | { error: unknown };
@@ -80,7 +81,7 @@ class Worker {
   async #runBatch(batch: TaskBatch): Promise<void> {
     let list: unknown[];
     try {
-      if (batch.functions.byteLength > 0) await this.#loadFunctions(batch.functions);
+      if (batch.functions.byteLength > 0) await whileBootstrapping(() => this.#loadFunctions(batch.functions));
       list = (await loads(batch.tasks)) as unknown[];
     } catch (err) {
       // Nothing of this batch can run: every task in it fails with the reason.

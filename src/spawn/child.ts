@@ -10,6 +10,8 @@ import { loads, type Handle } from "../reduction.ts";
 import { ParentProcess, Process, selfProcess, setBootstrapping, setCurrentProcess, type Target } from "../process.ts";
 import type { StartMethod } from "../context.ts";
 import { builtin } from "../runtime.ts";
+import { silenceNodeTest } from "./testFiles.ts";
+import { enableTypeScriptLoader } from "./typescript.ts";
 
 const { inspect } = builtin("node:util");
 
@@ -22,6 +24,8 @@ export interface ChildHeader {
   parent: { pid: number; name: string };
   startMethod: StartMethod;
   handleCount: number;
+  /** The parent uses node:test: the child gets an inert one (testFiles.ts). */
+  silenceTests: boolean;
 }
 
 interface ChildBody {
@@ -54,6 +58,8 @@ export async function runChild(
   const identity = { name: header.name, daemon: header.daemon, authkey: Buffer.from(header.authkey), ident };
   let proc: Process;
   try {
+    if (header.silenceTests) silenceNodeTest();
+    enableTypeScriptLoader();
     // Module code run while importing already sees the right currentProcess().
     setCurrentProcess(selfProcess(Process, identity), parent, header.identity);
     setBootstrapping(true);

@@ -14,6 +14,7 @@
  */
 
 import { shared } from "../runtime.ts";
+import type { Readable } from "node:stream";
 
 /** A started child, whatever its start method. */
 export interface ChildHandle {
@@ -29,6 +30,9 @@ export interface ChildHandle {
   kill(): void;
   /** Keep this process alive until the child exits; returns the release function. */
   hold(): () => void;
+  /** The child's output, when it was started with `stdio: "pipe"`. */
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
 }
 
 /**

@@ -23,8 +23,10 @@ import { native } from "../native.ts";
 import { builtin } from "../runtime.ts";
 import { replenish, takeSpare } from "./standby.ts";
 import { childExecArgv } from "./execArgv.ts";
+import { isInherited, type LaunchOptions } from "./launchOptions.ts";
+import type { Readable } from "node:stream";
 
-const { closeSync, writeSync } = builtin("node:fs");
+const { closeSync, existsSync, writeSync } = builtin("node:fs");
 const { serialize } = builtin("node:v8");
 const { constants } = builtin("node:os");
 const { extname } = builtin("node:path");
@@ -43,9 +45,19 @@ export interface HandleMessage {
 
 const bootstrapPath = fileURLToPath(new URL(`./bootstrap${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
-export function startSpawnChild(header: ChildHeader, body: Buffer, handles: readonly Handle[]): ChildHandle {
-  const spare = takeSpare<SpawnedChild>("spawn", fingerprint);
-  const child = spare?.launch(header, body, handles) ?? SpawnedChild.cold(header, body, handles);
+// Bundled into an app, the library has neither the file its children start from nor its native addon: say so
+// when the app starts, rather than let every child die with exit code 1.
+if (!existsSync(bootstrapPath)) {
+  throw new Error(
+    `multiproc cannot run from a bundle: ${fileURLToPath(import.meta.url)} contains its code, but its children start ` +
+      `from its own files (${bootstrapPath} is missing) and it loads a native addon, which a bundle does not carry. ` +
+      `Mark multiproc external when bundling (esbuild: --external:multiproc or --packages=external) and ship it in node_modules.`,
+  );
+}
+
+export function startSpawnChild(header: ChildHeader, body: Buffer, handles: readonly Handle[], launch: LaunchOptions): ChildHandle {
+  const spare = isInherited(launch) ? takeSpare<SpawnedChild>("spawn", fingerprint) : null;
+  const child = spare?.launch(header, body, handles) ?? SpawnedChild.cold(header, body, handles, launch);
   replenish("spawn", fingerprint, () => SpawnedChild.standby());
   return child;
 }
@@ -61,11 +73,16 @@ function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number 
   return code ?? 1;
 }
 
-function spawnBootstrap(payloadFd: number, name: string): ChildProcess {
+function spawnBootstrap(payloadFd: number, name: string, launch: LaunchOptions = {}): ChildProcess {
   const { spawn } = builtin("node:child_process");
-  const child = spawn(process.execPath, [...childExecArgv(), bootstrapPath, String(process.pid)], {
-    stdio: ["ignore", "inherit", "inherit", "ipc", payloadFd],
+  const execArgv = [...(launch.execArgv ?? childExecArgv())];
+  if (launch.maxOldGenerationSizeMb !== undefined) execArgv.push(`--max-old-space-size=${launch.maxOldGenerationSizeMb}`);
+  const output = launch.stdio ?? "inherit";
+  const child = spawn(process.execPath, [...execArgv, bootstrapPath, String(process.pid)], {
+    stdio: ["ignore", output, output, "ipc", payloadFd],
     serialization: "advanced",
+    env: launch.env ?? process.env,
+    cwd: launch.cwd,
   });
   // Failures to start, and IPC errors after the child died, end in 'exit'.
   child.on("error", () => {});
@@ -80,17 +97,19 @@ class SpawnedChild implements ChildHandle {
   #child: ChildProcess;
   #exitCode: number | null = null;
   readonly hold: () => () => void;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
   /** A spare's end of its payload pipe, until launch(). */
   #payloadPipe: number | null = null;
 
   /** Start a child the cold way: its payload is in an anonymous file before it exists. */
-  static cold(header: ChildHeader, body: Buffer, handles: readonly Handle[]): SpawnedChild {
+  static cold(header: ChildHeader, body: Buffer, handles: readonly Handle[], launch: LaunchOptions): SpawnedChild {
     const payload = native().anonymousFile();
     if (payload < 0) throw new ProcessError(`cannot create the start payload of ${header.name} (errno ${-payload})`);
     let child: SpawnedChild;
     try {
       writeSync(payload, serialize({ header, body }));
-      child = new SpawnedChild(spawnBootstrap(payload, header.name));
+      child = new SpawnedChild(spawnBootstrap(payload, header.name, launch));
     } finally {
       closeSync(payload);
     }
@@ -127,7 +146,14 @@ class SpawnedChild implements ChildHandle {
     });
     child.unref();
     child.channel?.unref();
+    // Node.js drops piped output nobody listens to when the child exits; read into a stream of our own, which
+    // keeps it (with backpressure) for a caller who reads after join().
+    const { PassThrough } = builtin("node:stream");
+    this.stdout = child.stdout && child.stdout.pipe(new PassThrough());
+    this.stderr = child.stderr && child.stderr.pipe(new PassThrough());
   }
+
+
 
   /** Hand a spare its payload. Data written to a pipe survives this process, as the anonymous file does. */
   launch(header: ChildHeader, body: Buffer, handles: readonly Handle[]): SpawnedChild | null {
@@ -155,6 +181,9 @@ class SpawnedChild implements ChildHandle {
 
   #configure(header: ChildHeader, handles: readonly Handle[]): void {
     this.daemon = header.daemon;
+    // Piped output keeps this process reading until the child closes it, as Node's own children do; a daemon
+    // child must not keep it alive, though, or it would never reach the exit that stops the daemon.
+    if (header.daemon) for (const stream of [this.#child.stdout, this.#child.stderr]) (stream as Socket | null)?.unref();
     if (handles.length === 0) return;
     const child = this.#child;
     const { Socket } = builtin("node:net");

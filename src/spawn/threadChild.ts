@@ -14,10 +14,13 @@ import { builtin } from "../runtime.ts";
 import { replenish, takeSpare } from "./standby.ts";
 import { preloads } from "./execArgv.ts";
 import { reportUncaught, type ChildHeader } from "./child.ts";
+import { isInherited, type LaunchOptions } from "./launchOptions.ts";
+import { tsxApiUrl } from "./typescript.ts";
+import { ProcessError } from "../errors.ts";
+import type { Readable } from "node:stream";
 
-const { readFileSync } = builtin("node:fs");
 const { extname, join } = builtin("node:path");
-const { fileURLToPath, pathToFileURL } = builtin("node:url");
+const { fileURLToPath } = builtin("node:url");
 
 const bootstrapUrl = new URL(`./threadBootstrap${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
 
@@ -47,21 +50,17 @@ function parentLoaders(): Loader[] {
     .map(({ module }) => {
       const path = module.startsWith("file:") ? fileURLToPath(module) : module;
       const tsxRoot = /^(.*[\\/]node_modules[\\/]tsx)[\\/]/.exec(path)?.[1];
-      return tsxRoot ? { url: tsxEsmApi(join(tsxRoot, "package.json")), tsx: true } : { url: module, tsx: false };
+      return tsxRoot ? { url: tsxApiUrl(join(tsxRoot, "package.json"), "./esm/api"), tsx: true } : { url: module, tsx: false };
     });
   return loaders;
 }
 
-/** The ES module build of tsx's API (its CommonJS build cannot register the ESM hooks in a worker). */
-function tsxEsmApi(packageJson: string): string {
-  const manifest = JSON.parse(readFileSync(packageJson, "utf8")) as { exports: Record<string, { import: string | { default: string } }> };
-  const entry = manifest.exports["./esm/api"]!.import;
-  return new URL(typeof entry === "string" ? entry : entry.default, pathToFileURL(packageJson)).href;
-}
-
-export function startThreadChild(header: ChildHeader, body: Buffer): ChildHandle {
-  const spare = takeSpare<ThreadChild>("thread", fingerprint);
-  const child = spare?.launch(header, body) ?? new ThreadChild({ header, body }, header.name);
+export function startThreadChild(header: ChildHeader, body: Buffer, launch: LaunchOptions): ChildHandle {
+  if (launch.cwd !== undefined && launch.cwd !== process.cwd()) {
+    throw new ProcessError(`${header.name}: a thread child shares its process's working directory, so it cannot have cwd ${launch.cwd}; use the "spawn" start method`);
+  }
+  const spare = isInherited(launch) ? takeSpare<ThreadChild>("thread", fingerprint) : null;
+  const child = spare?.launch(header, body) ?? new ThreadChild({ header, body }, header.name, launch);
   replenish("thread", fingerprint, () => new ThreadChild({ standby: true }, "a standby thread"));
   return child;
 }
@@ -81,9 +80,11 @@ class ThreadChild implements ChildHandle {
   #exitCode: number | null = null;
   #stoppedWith: number | null = null;
   readonly hold: () => () => void;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
 
   /** `start` is the payload, or `{ standby: true }` for a spare that waits for one (threadBootstrap.ts). */
-  constructor(start: { header: ChildHeader; body: Buffer } | { standby: true }, name: string) {
+  constructor(start: { header: ChildHeader; body: Buffer } | { standby: true }, name: string, launch: LaunchOptions = {}) {
     this.#name = name;
     if ("header" in start) this.daemon = start.header.daemon;
     const { Worker } = builtin("node:worker_threads");
@@ -95,7 +96,14 @@ class ThreadChild implements ChildHandle {
       workerData: { ...start, loaders, bootstrap: bootstrapUrl },
       name,
       stdin: false,
+      stdout: launch.stdio === "pipe",
+      stderr: launch.stdio === "pipe",
+      env: launch.env ?? process.env,
+      execArgv: launch.execArgv ? [...launch.execArgv] : undefined,
+      resourceLimits: launch.maxOldGenerationSizeMb === undefined ? undefined : { maxOldGenerationSizeMb: launch.maxOldGenerationSizeMb },
     });
+    this.stdout = launch.stdio === "pipe" ? worker.stdout : null;
+    this.stderr = launch.stdio === "pipe" ? worker.stderr : null;
     this.#worker = worker;
     this.ident = worker.threadId;
     this.hold = holdCounter(worker);
@@ -108,6 +116,8 @@ class ThreadChild implements ChildHandle {
       });
     });
     worker.unref();
+    // As a spawn child's pipes do, piped output keeps this process reading until the (non-daemon) child ends.
+    if (launch.stdio === "pipe" && !this.daemon) void this.exited.then(this.hold());
   }
 
   /** Hand a spare its payload; null if it has died meanwhile. */
