@@ -38,6 +38,7 @@ import { decodeMessageSync, dumps, loads, loadsIfImported, MessageTag, Serializa
 import { RawArray } from "../sharedctypes.ts";
 import { runAsync } from "../synchronize.ts";
 import { handled } from "../waiting.ts";
+import { Scheduler, type WorkerView } from "./scheduler.ts";
 import { PoolChannel, ResultKind, STOP, TaskKind, hasBegun, readOutcome, readResult, readTasks, resultMessage, taskMessage, type ResultHeader } from "./protocol.ts";
 import { poolWorker, type WorkerSetup } from "./worker.ts";
 import { MapResult, settle, type AsyncResult, type IMapIterator } from "./results.ts";
@@ -55,11 +56,11 @@ const enum State {
   Terminate,
 }
 
-/** A worker holds enough tasks to cover this much work (ms), between 2 and MAX_WINDOW of them. */
-const WINDOW_MS = 2;
-const MAX_WINDOW = 256;
-/** A worker that keeps dying before it is ready this many times in a row breaks the pool. */
+/** Workers that fail on their own before they are ready, this many in a row, break the pool (a signal from outside never counts). */
 const MAX_START_FAILURES = 3;
+/** A worker that died starting is replaced after this, doubled for each such death in a row, up to START_BACKOFF_MAX_MS. */
+const START_BACKOFF_MS = 20;
+const START_BACKOFF_MAX_MS = 500;
 /** From SIGTERM to SIGKILL when terminating workers. */
 const TERMINATE_GRACE_MS = 1000;
 /** A worker place in the pool: its channel, and the worker now in it. */
@@ -98,19 +99,16 @@ export class LocalPool implements PoolApi, PoolCore {
   readonly #slots: Slot[] = [];
   #state = State.Run;
   #broken: { error: unknown } | undefined;
-  /** Tasks to send before any job's (taken back from dead workers), and jobs with tasks to send. */
-  #retry: Task[] = [];
-  readonly #jobs: Job[] = [];
-  readonly #queuedJobs = new Set<Job>();
+  readonly #scheduler: Scheduler;
   /** Functions by object, and their references by id (id - 1). */
   readonly #functions = new Map<Fn, number>();
   readonly #functionRefs: FunctionRef[] = [];
   #pumping = false;
   #pumpAbort: AbortController | undefined;
-  /** Per function: ms per item, a moving average of what workers report (quick to rise, slow to fall). */
-  readonly #itemMs = new Map<number, number>();
   #held = 0;
   #startFailures = 0;
+  /** Workers in a row that died before they were ready, whatever killed them (the backoff). */
+  #startDeaths = 0;
   #lastStartError: unknown;
   #idleWaiters: Array<() => void> = [];
   #terminating: Promise<void> | undefined;
@@ -127,6 +125,7 @@ export class LocalPool implements PoolApi, PoolCore {
     if (opts.initargs !== undefined && !Array.isArray(opts.initargs)) throw new TypeError("initargs must be an array");
     this.#initargs = [...(opts.initargs ?? [])];
     this.#maxtasks = opts.maxtasksperchild === undefined || opts.maxtasksperchild === null ? null : checkCount("maxtasksperchild", opts.maxtasksperchild, 1);
+    this.#scheduler = new Scheduler(this.#maxtasks);
     this.retries = opts.retries === undefined ? 0 : checkCount("retries", opts.retries, 0);
     this.#context = typeof opts.context === "string" || opts.context === undefined ? getContext(opts.context) : opts.context;
     if (typeof this.#context?.Process !== "function") throw new TypeError("context must be a Context or a start method name");
@@ -282,139 +281,61 @@ export class LocalPool implements PoolApi, PoolCore {
 
   /** A job has tasks to send (again). */
   offer(job: Job): void {
-    if (!job.settled && !this.#queuedJobs.has(job)) {
-      this.#queuedJobs.add(job);
-      this.#jobs.push(job);
-    }
+    this.#scheduler.add(job);
     this.#dispatch();
   }
 
   // ---- sending tasks ----
 
-  #peeked: Task | undefined;
-
-  #peekTask(): Task | undefined {
-    for (;;) {
-      const peeked = this.#peeked;
-      if (peeked) {
-        if (!peeked.job.settled && !peeked.done) return peeked;
-        this.#peeked = undefined;
-      }
-      const retry = this.#retry.shift();
-      if (retry) {
-        this.#peeked = retry;
-        continue;
-      }
-      const job = this.#jobs[0];
-      if (!job) return undefined;
-      const task = job.take();
-      if (task) {
-        this.#peeked = task;
-        continue;
-      }
-      this.#jobs.shift();
-      this.#queuedJobs.delete(job);
-    }
-  }
-
-  /** How many tasks like `task` a worker may hold: about WINDOW_MS of them, at least 2, 2 until its function has been timed. */
-  #window(task: Task): number {
-    const itemMs = this.#itemMs.get(task.fnId);
-    if (itemMs === undefined) return 2;
-    return Math.max(2, Math.min(MAX_WINDOW, Math.floor(WINDOW_MS / Math.max(itemMs * task.size, 1e-6))));
-  }
-
-  #learn(task: Task, ms: number): void {
-    const perItem = ms / task.size;
-    const before = this.#itemMs.get(task.fnId);
-    // Longer tasks shrink the window at once (the last tasks of a call must not queue behind a busy worker).
-    this.#itemMs.set(task.fnId, before === undefined || perItem > before ? perItem : before * 0.8 + perItem * 0.2);
-  }
-
   #dispatch(): void {
     if (this.#state === State.Terminate || this.#broken) return;
-    let progress = true;
-    while (progress && this.#peekTask()) {
-      progress = false;
-      for (const slot of this.#slots) {
-        if (this.#fill(slot)) progress = true;
-        if (!this.#peekTask()) break;
-      }
+    this.#sendAssigned();
+    const steal = this.#scheduler.stealFrom(this.#workerViews(), (i) => this.#notBegun(this.#slots[i]!));
+    if (steal) {
+      this.#takeBack(this.#slots[steal.victim]!);
+      this.#sendAssigned();
     }
-    if (!this.#peeked) this.#stealForIdle();
-    if (this.#held > 0 || this.#peeked) this.#pump();
+    if (this.#hasWork()) this.#pump();
   }
 
-  /**
-   * Nothing left to send, a worker idle, and another with tasks it has not
-   * begun waiting in its channel: take those back and give them to the idle
-   * one, so that the last tasks of a call do not wait behind a busy worker.
-   */
-  #stealForIdle(): void {
-    const idle = this.#slots.find((slot) => slot.alive && slot.ready && !slot.stopped && slot.held.length === 0);
-    if (!idle) return;
-    let victim: Slot | undefined;
-    let most = 0;
-    for (const slot of this.#slots) {
-      if (!slot.alive || slot.stopped) continue;
-      const mark = Atomics.load(this.#started.view, slot.index);
-      let waiting = 0;
-      while (waiting < slot.held.length && !hasBegun(slot.held[slot.held.length - 1 - waiting]!.ordinal, mark)) waiting++;
-      // Only from a worker busy with a task of its own: taking its only task would just move it.
-      if (waiting > most && slot.held.length > waiting) [victim, most] = [slot, waiting];
+  #workerViews(): WorkerView[] {
+    return this.#slots.map((slot) => ({ held: slot.held, open: slot.alive && !slot.stopped, ready: slot.ready, exclusive: slot.exclusive, assigned: slot.assigned }));
+  }
+
+  #sendAssigned(): void {
+    for (const { worker, messages } of this.#scheduler.assign(this.#workerViews())) {
+      const slot = this.#slots[worker]!;
+      for (const batch of messages) this.#send(slot, batch);
     }
-    if (!victim) return;
+  }
+
+  /** How many of the tasks `slot` holds, counted from its newest, its worker has not begun. */
+  #notBegun(slot: Slot): number {
+    const mark = Atomics.load(this.#started.view, slot.index);
+    let waiting = 0;
+    while (waiting < slot.held.length && !hasBegun(slot.held[slot.held.length - 1 - waiting]!.ordinal, mark)) waiting++;
+    return waiting;
+  }
+
+  /** Take back the tasks still waiting in `slot`'s channel, to be handed out again (to an idle worker first). */
+  #takeBack(slot: Slot): void {
     // The worker may take a message while we drain: what we got is told by the ordinals in each message.
     const back: Task[] = [];
-    for (let message = victim.tasks.tryRead(); message; message = victim.tasks.tryRead()) {
+    for (let message = slot.tasks.tryRead(); message; message = slot.tasks.tryRead()) {
       const batch = readTasks(message);
-      const at = victim.held.findIndex((task) => task.ordinal >>> 0 === batch.first);
-      if (at >= 0) back.push(...victim.held.splice(at, batch.count));
+      const at = slot.held.findIndex((task) => task.ordinal >>> 0 === batch.first);
+      if (at >= 0) back.push(...slot.held.splice(at, batch.count));
     }
     if (back.length === 0) return;
-    victim.assigned -= back.length;
-    if (victim.held.length === 0) victim.exclusive = false;
+    slot.assigned -= back.length;
+    if (slot.held.length === 0) slot.exclusive = false;
     back.sort((a, b) => a.ordinal - b.ordinal);
     for (const task of back) this.#release(task);
-    this.#retry.unshift(...back);
-    this.#fill(idle);
-  }
-
-  /** Send `slot` what fits in its window (see #window); true if it took anything. */
-  #fill(slot: Slot): boolean {
-    if (!slot.alive || slot.stopped || slot.exclusive) return false;
-    const next = this.#peekTask();
-    if (!next) return false;
-    const window = this.#window(next);
-    const held = slot.held.length;
-    if (held * 2 > window && held > 0) return false;
-    let room = window - held;
-    if (this.#maxtasks !== null) room = Math.min(room, this.#maxtasks - slot.assigned);
-    const batch: Task[] = [];
-    while (room > 0) {
-      const task = this.#peekTask();
-      if (!task) break;
-      if (task.job.guarded) {
-        if (batch.length > 0 || held > 0 || !slot.ready) break;
-        slot.exclusive = true;
-        batch.push(this.#takePeeked());
-        break;
-      }
-      batch.push(this.#takePeeked());
-      room--;
-    }
-    if (batch.length === 0) return false;
-    this.#send(slot, batch);
-    return true;
-  }
-
-  #takePeeked(): Task {
-    const task = this.#peeked!;
-    this.#peeked = undefined;
-    return task;
+    this.#scheduler.requeue(back);
   }
 
   #send(slot: Slot, batch: Task[]): void {
+    if (batch[0]!.job.guarded) slot.exclusive = true;
     let tasks = this.#encodeTasks(batch);
     if (!tasks) {
       // Something in the batch cannot travel: fail those tasks alone, send the rest.
@@ -484,7 +405,7 @@ export class LocalPool implements PoolApi, PoolCore {
 
   /** Tasks held by workers, or waiting to be sent. */
   #hasWork(): boolean {
-    return this.#held > 0 || this.#peekTask() !== undefined;
+    return this.#held > 0 || this.#scheduler.peek() !== undefined;
   }
 
   #busy(): boolean {
@@ -537,6 +458,7 @@ export class LocalPool implements PoolApi, PoolCore {
       case ResultKind.Ready:
         slot.ready = true;
         this.#startFailures = 0;
+        this.#startDeaths = 0;
         return undefined;
       case ResultKind.InitFailed:
         return loads(header.body).then(
@@ -555,7 +477,7 @@ export class LocalPool implements PoolApi, PoolCore {
   #onResults(slot: Slot, header: ResultHeader): Promise<void> | undefined {
     const { ok, single, ms, value } = readOutcome(header);
     const task = slot.held[0];
-    if (task) this.#learn(task, ms);
+    if (task) this.#scheduler.learn(task, ms);
     try {
       const ready = value.tag === MessageTag.Dumped ? loadsIfImported(value.payload) : { value: decodeMessageSync(value) };
       if (ready) {
@@ -649,22 +571,34 @@ export class LocalPool implements PoolApi, PoolCore {
       }
       this.#outcome(task, false, this.#lostError(slot, exitCode, task));
     }
-    // They were sent before anything still waiting here: they go first.
-    if (this.#peeked && again.length > 0) again.push(this.#takePeeked());
-    this.#retry.unshift(...again);
+    this.#scheduler.requeue(again);
+    let delay = 0;
     if (!wasReady && !slot.stopped) {
-      this.#startFailures++;
-      if (this.#startFailures >= MAX_START_FAILURES) {
+      // Killed by a signal (an operator, the OOM killer): not the worker's fault, never a reason to give up.
+      if (exitCode >= 0 && ++this.#startFailures >= MAX_START_FAILURES) {
         const cause = this.#lastStartError ?? new WorkerLostError(`pool workers keep dying before they are ready (last exit code ${exitCode})`);
         this.#breakPool(this.#lastStartError !== undefined ? startError(cause) : cause);
         return;
       }
+      delay = this.#startDeaths++ === 0 ? 0 : Math.min(START_BACKOFF_MAX_MS, START_BACKOFF_MS * 2 ** (this.#startDeaths - 2));
     }
-    if (this.#state === State.Run || (this.#state === State.Close && this.#hasWork())) {
-      this.#replace(slot);
+    if (delay === 0) this.#replaceIfNeeded(slot);
+    else {
+      setTimeout(() => {
+        this.#replaceIfNeeded(slot);
+        this.#dispatch();
+        // An idle pool never keeps the program alive, not even while it waits to replace a worker.
+      }, delay).unref();
     }
     this.#dispatch();
     this.#settleIdle();
+  }
+
+  #replaceIfNeeded(slot: Slot): void {
+    if (slot.alive || this.#broken) return;
+    if (this.#state === State.Run || (this.#state === State.Close && this.#hasWork())) {
+      this.#replace(slot);
+    }
   }
 
   #replace(slot: Slot): void {
@@ -721,14 +655,8 @@ export class LocalPool implements PoolApi, PoolCore {
   }
 
   #failAll(error: unknown): void {
-    const jobs = new Set<Job>(this.#jobs);
-    for (const task of this.#retry) jobs.add(task.job);
-    if (this.#peeked) jobs.add(this.#peeked.job);
+    const jobs = this.#scheduler.clear();
     for (const slot of this.#slots) for (const task of slot.held) jobs.add(task.job);
-    this.#retry = [];
-    this.#peeked = undefined;
-    this.#jobs.length = 0;
-    this.#queuedJobs.clear();
     for (const slot of this.#slots) {
       for (const task of slot.held) {
         this.#release(task);
@@ -806,14 +734,12 @@ export class LocalPool implements PoolApi, PoolCore {
   }
 
   stats(): PoolStats {
-    let queued = this.#retry.length + (this.#peeked ? 1 : 0);
-    for (const job of this.#jobs) queued += job.waiting;
     return {
       state: this.#broken && this.#state !== State.Terminate ? "broken" : this.#state === State.Run ? "running" : this.#state === State.Close ? "closed" : "terminated",
       processes: this.#processes,
       workers: this.#slots.filter((slot) => slot.alive).length,
       busyWorkers: this.#slots.filter((slot) => slot.alive && slot.held.length > 0).length,
-      queued,
+      queued: this.#scheduler.queued,
       ...this.#stats,
       pids: this.#slots.filter((slot) => slot.alive).map((slot) => slot.process.pid!),
     };
