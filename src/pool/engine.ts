@@ -30,16 +30,16 @@
  * pool/options.ts; pool.ts (the public Pool) makes it.
  */
 import { Channel } from "../channel.ts";
-import { getContext, type Context } from "../context.ts";
 import { abortError, ProcessError, TimeoutError, WorkerLostError } from "../errors.ts";
 import { locateFunction, type FunctionRef } from "../functionRefs.ts";
-import { cpuCount, exitedUnheld, signalName, type Process, type Target } from "../process.ts";
-import { decodeMessageSync, dumps, loads, loadsIfImported, MessageTag, SerializationError, type Message } from "../reduction.ts";
+import { boundProcess, cpuCount, exitedUnheld, signalName, type Process, type Target } from "../process.ts";
+import { checkMethod, getStartMethod } from "../startMethod.ts";
+import { dumps, SerializationError, type Message } from "../reduction.ts";
 import { RawArray } from "../sharedctypes.ts";
 import { runAsync } from "../synchronize.ts";
 import { handled } from "../waiting.ts";
 import { Scheduler, type WorkerView } from "./scheduler.ts";
-import { PoolChannel, ResultKind, STOP, TaskKind, hasBegun, readOutcome, readResult, readTasks, resultMessage, taskMessage, type ResultHeader } from "./protocol.ts";
+import { PoolChannel, ResultKind, STOP, TaskKind, applyPayload, hasBegun, readInitError, readOutcome, readResult, readTasks, resultMessage, taskMessage, type ResultHeader } from "./protocol.ts";
 import { poolWorker, type WorkerSetup } from "./worker.ts";
 import { MapResult, settle, type AsyncResult, type IMapIterator } from "./results.ts";
 import { ApplyJob, IMapJob, MapJob, type Job, type PoolCore, type Task } from "./jobs.ts";
@@ -87,7 +87,8 @@ function workerFields(process: Process): Omit<Slot, "index" | "generation" | "ta
 }
 
 export class LocalPool implements PoolApi, PoolCore {
-  readonly #context: Context;
+  /** The Process class of the workers: bound to the pool's start method. */
+  readonly #Process: typeof Process;
   readonly #processes: number;
   readonly #initializer: Target | undefined;
   readonly #initargs: unknown[];
@@ -127,8 +128,10 @@ export class LocalPool implements PoolApi, PoolCore {
     this.#maxtasks = opts.maxtasksperchild === undefined || opts.maxtasksperchild === null ? null : checkCount("maxtasksperchild", opts.maxtasksperchild, 1);
     this.#scheduler = new Scheduler(this.#maxtasks);
     this.retries = opts.retries === undefined ? 0 : checkCount("retries", opts.retries, 0);
-    this.#context = typeof opts.context === "string" || opts.context === undefined ? getContext(opts.context) : opts.context;
-    if (typeof this.#context?.Process !== "function") throw new TypeError("context must be a Context or a start method name");
+    const { context } = opts;
+    if (typeof context === "string" || context === undefined) this.#Process = boundProcess(checkMethod(context ?? getStartMethod()));
+    else if (typeof context?.Process === "function") this.#Process = context.Process;
+    else throw new TypeError("context must be a Context or a start method name");
     this.#results = Channel.create(0);
     this.#resultsRef = new PoolChannel(this.#results);
     this.#started = new RawArray("i", this.#processes);
@@ -170,8 +173,7 @@ export class LocalPool implements PoolApi, PoolCore {
     const { kwargs } = options;
     if (kwargs !== undefined && (kwargs === null || typeof kwargs !== "object")) throw new TypeError("kwargs must be an object");
     const fnId = this.#functionId(fn);
-    // Paths in errors read as the caller wrote them: args[1].cb, kwargs.cb.
-    const encoded = dumps({ args: callArgs, kwargs }, { root: "" }).data;
+    const encoded = applyPayload(callArgs, kwargs);
     const job = new ApplyJob<Awaited<R>>(this, fnId, encoded, options);
     this.#submit(job);
     return job.result;
@@ -336,25 +338,16 @@ export class LocalPool implements PoolApi, PoolCore {
 
   #send(slot: Slot, batch: Task[]): void {
     if (batch[0]!.job.guarded) slot.exclusive = true;
-    let tasks = this.#encodeTasks(batch);
-    if (!tasks) {
+    let message = this.#taskMessage(slot, batch);
+    if (!message) {
       // Something in the batch cannot travel: fail those tasks alone, send the rest.
       batch = batch.filter((task) => this.#encodable(task));
       if (batch.length === 0) {
         slot.exclusive = false;
         return;
       }
-      tasks = this.#encodeTasks(batch)!;
+      message = this.#taskMessage(slot, batch)!;
     }
-    // Every message names its functions (a worker loads each once): a message taken back then never strands a later one.
-    const table: unknown[] = [];
-    const named = new Set<number>();
-    for (const task of batch) {
-      if (named.has(task.fnId)) continue;
-      named.add(task.fnId);
-      table.push(task.fnId, this.#functionRefs[task.fnId - 1]);
-    }
-    const functions = dumps(table).data;
     for (const task of batch) {
       task.worker = slot;
       task.ordinal = slot.sent++;
@@ -364,14 +357,12 @@ export class LocalPool implements PoolApi, PoolCore {
       this.#held++;
       if (task.job.timeout !== null) task.timer = setTimeout(() => this.#timedOut(task), task.job.timeout);
     }
-    slot.tasks.tryWrite(taskMessage(batch.length, batch[0]!.ordinal, functions, tasks), false);
+    slot.tasks.tryWrite(message, false);
   }
 
-  #encodeTasks(batch: Task[]): Uint8Array | undefined {
-    const flat: unknown[] = [];
-    for (const task of batch) flat.push(task.kind, task.fnId, task.payload);
+  #taskMessage(slot: Slot, batch: Task[]): Message | undefined {
     try {
-      return dumps(flat).data;
+      return taskMessage(slot.sent, batch, (fnId) => this.#functionRefs[fnId - 1]!);
     } catch (err) {
       if (err instanceof SerializationError) return undefined;
       throw err;
@@ -461,7 +452,7 @@ export class LocalPool implements PoolApi, PoolCore {
         this.#startDeaths = 0;
         return undefined;
       case ResultKind.InitFailed:
-        return loads(header.body).then(
+        return readInitError(header).then(
           (error) => void (this.#lastStartError = error),
           (error: unknown) => void (this.#lastStartError = error),
         );
@@ -475,22 +466,16 @@ export class LocalPool implements PoolApi, PoolCore {
   }
 
   #onResults(slot: Slot, header: ResultHeader): Promise<void> | undefined {
-    const { ok, single, ms, value } = readOutcome(header);
+    const { ok, ms, value } = readOutcome(header);
     const task = slot.held[0];
     if (task) this.#scheduler.learn(task, ms);
-    try {
-      const ready = value.tag === MessageTag.Dumped ? loadsIfImported(value.payload) : { value: decodeMessageSync(value) };
-      if (ready) {
-        this.#settleNext(slot, ok, single ? [ready.value] : ready.value);
-        return undefined;
-      }
-    } catch (err) {
-      // It cannot be rebuilt here (a class this process lacks...): that is the task's error.
-      this.#settleNext(slot, false, err);
+    if (!(value instanceof Promise)) {
+      this.#settleNext(slot, ok, value.value);
       return undefined;
     }
-    return loads(value.payload).then(
-      (rebuilt) => this.#settleNext(slot, ok, single ? [rebuilt] : rebuilt),
+    // It cannot be rebuilt here (a class this process lacks...): that is the task's error.
+    return value.then(
+      (rebuilt) => this.#settleNext(slot, ok, rebuilt),
       (err: unknown) => this.#settleNext(slot, false, err),
     );
   }
@@ -535,7 +520,7 @@ export class LocalPool implements PoolApi, PoolCore {
       maxtasks: this.#maxtasks,
     };
     Atomics.store(this.#started.view, slot.index, 0);
-    const worker = new this.#context.Process({ target: poolWorker, args: [setup], daemon: true });
+    const worker = new this.#Process({ target: poolWorker, args: [setup], daemon: true });
     worker.name = worker.name.replace(/^Process-/, "PoolWorker-");
     worker.start();
     Object.assign(slot, workerFields(worker));

@@ -13,7 +13,8 @@ import { holdCounter, type ChildHandle } from "./lifecycle.ts";
 import { builtin } from "../runtime.ts";
 import { replenish, takeSpare } from "./standby.ts";
 import { preloads } from "./execArgv.ts";
-import { reportUncaught, type ChildHeader } from "./child.ts";
+import type { ChildHeader } from "./child.ts";
+import { reportUncaught } from "./uncaught.ts";
 
 const { readFileSync } = builtin("node:fs");
 const { extname, join } = builtin("node:path");
