@@ -138,6 +138,28 @@ export const metrics: Record<string, MetricSpec> = {
       { impl: "multiproc thread", value: 1.9, issue: "#5" },
     ],
   },
+  // Pool latency: bench/node/pool_latency.mjs, bench/python/pool_latency.py
+  "pool fresh Pool(2): first map of 20k × x*x, chunksize 1": {
+    refs: ["python fork"],
+    goals: [
+      { impl: "multiproc spawn", vs: "python fork", within: 1 / 4.5, issue: "#11" },
+      { impl: "multiproc thread", vs: "python fork", within: 1 / 4.5, issue: "#11" },
+    ],
+  },
+  "pool Pool(2).map of 2 × ~200 ms CPU tasks": {
+    refs: ["serial, one task", "python fork"],
+    goals: [
+      { impl: "multiproc spawn", vs: "serial, one task", within: 1.1, issue: "#11" },
+      { impl: "multiproc thread", vs: "serial, one task", within: 1.1, issue: "#11" },
+    ],
+  },
+  "pool Pool(4).map of 4 × ~200 ms CPU tasks": {
+    refs: ["python fork"],
+    goals: [
+      { impl: "multiproc spawn", vs: "python fork", within: 1.1, issue: "#11" },
+      { impl: "multiproc thread", vs: "python fork", within: 1.1, issue: "#11" },
+    ],
+  },
   "create Pool(2) + 1 task + shut down": {
     refs: ["python fork", "piscina"],
     goals: [
