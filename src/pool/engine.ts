@@ -16,31 +16,30 @@
  *     is outstanding, so an idle pool does not keep the program alive; the
  *     parent writes a worker's exit into the same channel, after everything
  *     the worker wrote, so results and deaths are handled in order.
- *   - Tasks are sent in batches, up to a window per worker that follows
- *     how long each function's tasks take (up to 256 in flight for tiny
- *     tasks, 2 for long ones). When nothing is left to send and a worker is
- *     idle, the tasks a busy worker has not begun are taken back for it, so
- *     the last tasks of a call do not wait behind a busy worker. A function
- *     travels by reference, named in each message, loaded once per worker.
- *   - Tasks with a timeout or a signal go only to an idle worker and alone,
- *     so that killing it to stop them costs no other task.
+ *   - Which worker gets which task is the scheduler's (pool/scheduler.ts):
+ *     tasks spread over the workers before any worker holds two; when
+ *     nothing is left to send and a worker is idle, the tasks a busy (or
+ *     still starting) worker has not begun are taken back from its channel
+ *     and handed out again. A function travels by reference, named in each
+ *     message, loaded once per worker.
+ *   - Starting, replacing and stopping workers, and deciding when failing
+ *     starts break the pool, is pool/workers.ts's.
  *
- * Talks to: pool/jobs.ts (the calls: apply, map, imap), pool/protocol.ts,
- * pool/worker.ts (the worker side), pool/results.ts (what calls return),
- * pool/options.ts; pool.ts (the public Pool) makes it.
+ * Talks to: pool/jobs.ts (the calls: apply, map, imap), pool/scheduler.ts,
+ * pool/workers.ts, pool/protocol.ts (the wire format), pool/results.ts (what
+ * calls return), pool/options.ts; pool.ts (the public Pool) makes it.
  */
 import { Channel } from "../channel.ts";
 import { abortError, ProcessError, TimeoutError, WorkerLostError } from "../errors.ts";
 import { locateFunction, type FunctionRef } from "../functionRefs.ts";
-import { boundProcess, cpuCount, exitedUnheld, signalName, type Process, type Target } from "../process.ts";
+import { boundProcess, cpuCount, signalName, type Process } from "../process.ts";
 import { checkMethod, getStartMethod } from "../startMethod.ts";
 import { dumps, SerializationError, type Message } from "../reduction.ts";
-import { RawArray } from "../sharedctypes.ts";
 import { runAsync } from "../synchronize.ts";
 import { handled } from "../waiting.ts";
-import { Scheduler, type WorkerView } from "./scheduler.ts";
-import { PoolChannel, ResultKind, STOP, TaskKind, applyPayload, hasBegun, readInitError, readOutcome, readResult, readTasks, resultMessage, taskMessage, type ResultHeader } from "./protocol.ts";
-import { poolWorker, type WorkerSetup } from "./worker.ts";
+import { Scheduler } from "./scheduler.ts";
+import { PoolChannel, ResultKind, TaskKind, applyPayload, readInitError, readOutcome, readResult, readTasks, resultMessage, taskMessage, type ResultHeader } from "./protocol.ts";
+import { Workers, type Slot } from "./workers.ts";
 import { MapResult, settle, type AsyncResult, type IMapIterator } from "./results.ts";
 import { ApplyJob, IMapJob, MapJob, type Job, type PoolCore, type Task } from "./jobs.ts";
 import type { PoolApi } from "./api.ts";
@@ -56,48 +55,11 @@ const enum State {
   Terminate,
 }
 
-/** Workers that fail on their own before they are ready, this many in a row, break the pool (a signal from outside never counts). */
-const MAX_START_FAILURES = 3;
-/** A worker that died starting is replaced after this, doubled for each such death in a row, up to START_BACKOFF_MAX_MS. */
-const START_BACKOFF_MS = 20;
-const START_BACKOFF_MAX_MS = 500;
-/** From SIGTERM to SIGKILL when terminating workers. */
-const TERMINATE_GRACE_MS = 1000;
-/** A worker place in the pool: its channel, and the worker now in it. */
-export interface Slot {
-  readonly index: number;
-  generation: number;
-  process: Process;
-  readonly tasks: Channel;
-  readonly channelRef: PoolChannel;
-  held: Task[];
-  /** Ordinal of the next task sent to this worker. */
-  sent: number;
-  /** Tasks given to this worker and not taken back (maxtasksperchild counts these). */
-  assigned: number;
-  ready: boolean;
-  alive: boolean;
-  /** Holds one guarded task: nothing else goes to it. */
-  exclusive: boolean;
-  stopped: boolean;
-}
-/** A slot's fields about the worker in it, as that worker starts. */
-function workerFields(process: Process): Omit<Slot, "index" | "generation" | "tasks" | "channelRef"> {
-  return { process, held: [], sent: 0, assigned: 0, ready: false, alive: true, exclusive: false, stopped: false };
-}
-
 export class LocalPool implements PoolApi, PoolCore {
-  /** The Process class of the workers: bound to the pool's start method. */
-  readonly #Process: typeof Process;
   readonly #processes: number;
-  readonly #initializer: Target | undefined;
-  readonly #initargs: unknown[];
-  readonly #maxtasks: number | null;
   readonly retries: number;
   readonly #results: Channel;
-  readonly #resultsRef: PoolChannel;
-  readonly #started: RawArray<"i">;
-  readonly #slots: Slot[] = [];
+  readonly #workers: Workers;
   #state = State.Run;
   #broken: { error: unknown } | undefined;
   readonly #scheduler: Scheduler;
@@ -107,13 +69,9 @@ export class LocalPool implements PoolApi, PoolCore {
   #pumping = false;
   #pumpAbort: AbortController | undefined;
   #held = 0;
-  #startFailures = 0;
-  /** Workers in a row that died before they were ready, whatever killed them (the backoff). */
-  #startDeaths = 0;
-  #lastStartError: unknown;
   #idleWaiters: Array<() => void> = [];
   #terminating: Promise<void> | undefined;
-  readonly #stats = { tasksDone: 0, tasksFailed: 0, workersReplaced: 0 };
+  readonly #stats = { tasksDone: 0, tasksFailed: 0 };
   readonly #onBeforeExit = () => void this.terminate();
 
   constructor(opts: PoolOptions) {
@@ -122,35 +80,34 @@ export class LocalPool implements PoolApi, PoolCore {
       checkFunction(opts.initializer, "initializer");
       locateFunction(opts.initializer, "initializer");
     }
-    this.#initializer = opts.initializer ?? undefined;
     if (opts.initargs !== undefined && !Array.isArray(opts.initargs)) throw new TypeError("initargs must be an array");
-    this.#initargs = [...(opts.initargs ?? [])];
-    this.#maxtasks = opts.maxtasksperchild === undefined || opts.maxtasksperchild === null ? null : checkCount("maxtasksperchild", opts.maxtasksperchild, 1);
-    this.#scheduler = new Scheduler(this.#maxtasks);
+    const maxtasks = opts.maxtasksperchild === undefined || opts.maxtasksperchild === null ? null : checkCount("maxtasksperchild", opts.maxtasksperchild, 1);
+    this.#scheduler = new Scheduler(maxtasks);
     this.retries = opts.retries === undefined ? 0 : checkCount("retries", opts.retries, 0);
     const { context } = opts;
-    if (typeof context === "string" || context === undefined) this.#Process = boundProcess(checkMethod(context ?? getStartMethod()));
-    else if (typeof context?.Process === "function") this.#Process = context.Process;
+    let WorkerProcess: typeof Process;
+    if (typeof context === "string" || context === undefined) WorkerProcess = boundProcess(checkMethod(context ?? getStartMethod()));
+    else if (typeof context?.Process === "function") WorkerProcess = context.Process;
     else throw new TypeError("context must be a Context or a start method name");
     this.#results = Channel.create(0);
-    this.#resultsRef = new PoolChannel(this.#results);
-    this.#started = new RawArray("i", this.#processes);
+    // Python (#19675): a pool that cannot start all its workers leaves none behind, and hears nothing of them.
+    this.#state = State.Terminate;
+    this.#workers = new Workers({
+      processes: this.#processes,
+      Process: WorkerProcess,
+      initializer: opts.initializer ?? undefined,
+      initargs: [...(opts.initargs ?? [])],
+      maxtasks,
+      results: new PoolChannel(this.#results),
+      onExit: (slot, generation, code) => {
+        if (this.#state === State.Terminate && this.#held === 0) return;
+        // After everything the worker wrote, so that its results are handled first.
+        this.#results.tryWrite(resultMessage(slot.index, generation, ResultKind.Exited, code), false);
+        this.#pump();
+      },
+    });
+    this.#state = State.Run;
     process.prependListener("beforeExit", this.#onBeforeExit);
-    try {
-      for (let i = 0; i < this.#processes; i++) {
-        const tasks = Channel.create(0);
-        // #startWorker fills the worker fields just below; until it has, there is no worker (alive: false).
-        const slot: Slot = { index: i, generation: 0, tasks, channelRef: new PoolChannel(tasks), ...workerFields(undefined as unknown as Process), alive: false };
-        this.#slots.push(slot);
-        this.#startWorker(slot);
-      }
-    } catch (err) {
-      // Python (#19675): a pool that cannot start all its workers leaves none behind.
-      this.#state = State.Terminate;
-      process.off("beforeExit", this.#onBeforeExit);
-      for (const slot of this.#slots) if (slot.alive) slot.process.kill();
-      throw err;
-    }
   }
 
   // ---- calls ----
@@ -292,31 +249,20 @@ export class LocalPool implements PoolApi, PoolCore {
   #dispatch(): void {
     if (this.#state === State.Terminate || this.#broken) return;
     this.#sendAssigned();
-    const steal = this.#scheduler.stealFrom(this.#workerViews(), (i) => this.#notBegun(this.#slots[i]!));
+    const slots = this.#workers.slots;
+    const steal = this.#scheduler.stealFrom(this.#workers.views(), (i) => this.#workers.notBegun(slots[i]!));
     if (steal) {
-      this.#takeBack(this.#slots[steal.victim]!);
+      this.#takeBack(slots[steal.victim]!);
       this.#sendAssigned();
     }
     if (this.#hasWork()) this.#pump();
   }
 
-  #workerViews(): WorkerView[] {
-    return this.#slots.map((slot) => ({ held: slot.held, open: slot.alive && !slot.stopped, ready: slot.ready, exclusive: slot.exclusive, assigned: slot.assigned }));
-  }
-
   #sendAssigned(): void {
-    for (const { worker, messages } of this.#scheduler.assign(this.#workerViews())) {
-      const slot = this.#slots[worker]!;
+    for (const { worker, messages } of this.#scheduler.assign(this.#workers.views())) {
+      const slot = this.#workers.slots[worker]!;
       for (const batch of messages) this.#send(slot, batch);
     }
-  }
-
-  /** How many of the tasks `slot` holds, counted from its newest, its worker has not begun. */
-  #notBegun(slot: Slot): number {
-    const mark = Atomics.load(this.#started.view, slot.index);
-    let waiting = 0;
-    while (waiting < slot.held.length && !hasBegun(slot.held[slot.held.length - 1 - waiting]!.ordinal, mark)) waiting++;
-    return waiting;
   }
 
   /** Take back the tasks still waiting in `slot`'s channel, to be handed out again (to an idle worker first). */
@@ -355,14 +301,14 @@ export class LocalPool implements PoolApi, PoolCore {
       slot.held.push(task);
       task.job.running.add(task);
       this.#held++;
-      if (task.job.timeout !== null) task.timer = setTimeout(() => this.#timedOut(task), task.job.timeout);
     }
     slot.tasks.tryWrite(message, false);
   }
 
   #taskMessage(slot: Slot, batch: Task[]): Message | undefined {
     try {
-      return taskMessage(slot.sent, batch, (fnId) => this.#functionRefs[fnId - 1]!);
+      // A timeout runs from the task's start, not from its wait in the channel or the loading of its module.
+      return taskMessage(slot.sent, batch, (fnId) => this.#functionRefs[fnId - 1]!, batch[0]!.job.timeout !== null);
     } catch (err) {
       if (err instanceof SerializationError) return undefined;
       throw err;
@@ -437,25 +383,28 @@ export class LocalPool implements PoolApi, PoolCore {
   #settleIdle(): void {
     if (this.#hasWork()) return;
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
-    if (this.#state === State.Close) this.#stopWorkers();
+    if (this.#state === State.Close) this.#workers.stop();
     this.#pumpAbort?.abort();
   }
 
   /** Handle one message; a Promise only when its body needs modules imported first. */
   #handle(header: ResultHeader): Promise<void> | undefined {
-    const slot = this.#slots[header.slot];
+    const slot = this.#workers.slots[header.slot];
     if (!slot || slot.generation !== header.generation) return undefined;
     switch (header.kind) {
       case ResultKind.Ready:
-        slot.ready = true;
-        this.#startFailures = 0;
-        this.#startDeaths = 0;
+        this.#workers.ready(slot);
         return undefined;
       case ResultKind.InitFailed:
         return readInitError(header).then(
-          (error) => void (this.#lastStartError = error),
-          (error: unknown) => void (this.#lastStartError = error),
+          (error) => this.#workers.initFailed(error),
+          (error: unknown) => this.#workers.initFailed(error),
         );
+      case ResultKind.Begun: {
+        const task = slot.held.find((held) => (held.ordinal | 0) === header.arg);
+        if (task && !task.done && task.job.timeout !== null) task.timer = setTimeout(() => this.#timedOut(task), task.job.timeout);
+        return undefined;
+      }
       case ResultKind.Exited:
         this.#workerExited(slot, header.arg);
         return undefined;
@@ -508,44 +457,15 @@ export class LocalPool implements PoolApi, PoolCore {
 
   // ---- workers ----
 
-  #startWorker(slot: Slot): void {
-    const setup: WorkerSetup = {
-      slot: slot.index,
-      generation: slot.generation,
-      tasks: slot.channelRef,
-      results: this.#resultsRef,
-      started: this.#started,
-      initializer: this.#initializer as WorkerSetup["initializer"],
-      initargs: this.#initargs,
-      maxtasks: this.#maxtasks,
-    };
-    Atomics.store(this.#started.view, slot.index, 0);
-    const worker = new this.#Process({ target: poolWorker, args: [setup], daemon: true });
-    worker.name = worker.name.replace(/^Process-/, "PoolWorker-");
-    worker.start();
-    Object.assign(slot, workerFields(worker));
-    const generation = slot.generation;
-    void worker[exitedUnheld]().then((code) => {
-      if (this.#state === State.Terminate && this.#held === 0) return;
-      // After everything the worker wrote, so that its results are handled first.
-      this.#results.tryWrite(resultMessage(slot.index, generation, ResultKind.Exited, code), false);
-      this.#pump();
-    });
-  }
-
   #workerExited(slot: Slot, exitCode: number): void {
     if (!slot.alive) return;
-    slot.alive = false;
-    const wasReady = slot.ready;
-    const mark = Atomics.load(this.#started.view, slot.index);
     const held = slot.held;
     slot.held = [];
-    slot.exclusive = false;
     const again: Task[] = [];
     for (const task of held) {
       this.#release(task);
       if (task.done || task.job.settled) continue;
-      if (!hasBegun(task.ordinal, mark)) {
+      if (!this.#workers.begun(slot, task)) {
         again.push(task);
         continue;
       }
@@ -557,23 +477,18 @@ export class LocalPool implements PoolApi, PoolCore {
       this.#outcome(task, false, this.#lostError(slot, exitCode, task));
     }
     this.#scheduler.requeue(again);
-    let delay = 0;
-    if (!wasReady && !slot.stopped) {
-      // Killed by a signal (an operator, the OOM killer): not the worker's fault, never a reason to give up.
-      if (exitCode >= 0 && ++this.#startFailures >= MAX_START_FAILURES) {
-        const cause = this.#lastStartError ?? new WorkerLostError(`pool workers keep dying before they are ready (last exit code ${exitCode})`);
-        this.#breakPool(this.#lastStartError !== undefined ? startError(cause) : cause);
-        return;
-      }
-      delay = this.#startDeaths++ === 0 ? 0 : Math.min(START_BACKOFF_MAX_MS, START_BACKOFF_MS * 2 ** (this.#startDeaths - 2));
+    const next = this.#workers.exited(slot, exitCode);
+    if ("broken" in next) {
+      this.#breakPool(next.broken);
+      return;
     }
-    if (delay === 0) this.#replaceIfNeeded(slot);
+    if (next.replaceIn === 0) this.#replaceIfNeeded(slot);
     else {
       setTimeout(() => {
         this.#replaceIfNeeded(slot);
         this.#dispatch();
         // An idle pool never keeps the program alive, not even while it waits to replace a worker.
-      }, delay).unref();
+      }, next.replaceIn).unref();
     }
     this.#dispatch();
     this.#settleIdle();
@@ -581,20 +496,9 @@ export class LocalPool implements PoolApi, PoolCore {
 
   #replaceIfNeeded(slot: Slot): void {
     if (slot.alive || this.#broken) return;
-    if (this.#state === State.Run || (this.#state === State.Close && this.#hasWork())) {
-      this.#replace(slot);
-    }
-  }
-
-  #replace(slot: Slot): void {
-    // Tasks left in its channel were taken back above: the new worker starts from an empty one.
-    while (slot.tasks.tryRead()) {
-      // discard
-    }
-    slot.generation++;
-    this.#stats.workersReplaced++;
+    if (this.#state !== State.Run && !(this.#state === State.Close && this.#hasWork())) return;
     try {
-      this.#startWorker(slot);
+      this.#workers.replace(slot);
     } catch (err) {
       this.#breakPool(err);
     }
@@ -636,13 +540,14 @@ export class LocalPool implements PoolApi, PoolCore {
     if (this.#broken) return;
     this.#broken = { error };
     this.#failAll(error);
-    for (const slot of this.#slots) if (slot.alive) slot.process.kill();
+    this.#workers.kill();
   }
 
   #failAll(error: unknown): void {
     const jobs = this.#scheduler.clear();
-    for (const slot of this.#slots) for (const task of slot.held) jobs.add(task.job);
-    for (const slot of this.#slots) {
+    const slots = this.#workers.slots;
+    for (const slot of slots) for (const task of slot.held) jobs.add(task.job);
+    for (const slot of slots) {
       for (const task of slot.held) {
         this.#release(task);
         task.done = true;
@@ -652,14 +557,6 @@ export class LocalPool implements PoolApi, PoolCore {
     for (const job of jobs) job.cancel(error);
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
     this.#pumpAbort?.abort();
-  }
-
-  #stopWorkers(): void {
-    for (const slot of this.#slots) {
-      if (!slot.alive || slot.stopped) continue;
-      slot.stopped = true;
-      slot.tasks.tryWrite(STOP, false);
-    }
   }
 
   // ---- lifecycle ----
@@ -681,17 +578,7 @@ export class LocalPool implements PoolApi, PoolCore {
     this.#state = State.Terminate;
     process.off("beforeExit", this.#onBeforeExit);
     this.#failAll(new ProcessError("the pool was terminated"));
-    const exits: Promise<void>[] = [];
-    for (const slot of this.#slots) {
-      if (!slot.alive) continue;
-      const worker = slot.process;
-      if (worker.exitCode !== null) continue;
-      worker.terminate();
-      const timer = setTimeout(() => worker.exitCode === null && worker.kill(), TERMINATE_GRACE_MS);
-      exits.push(worker.join().finally(() => clearTimeout(timer)));
-    }
-    await Promise.all(exits);
-    for (const slot of this.#slots) slot.alive = false;
+    await this.#workers.terminate();
   }
 
   /** Wait for the workers to exit; only after close() or terminate() (Python's join). */
@@ -703,10 +590,8 @@ export class LocalPool implements PoolApi, PoolCore {
         await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
         continue;
       }
-      this.#stopWorkers();
-      const running = this.#slots.filter((slot) => slot.alive && slot.process.exitCode === null).map((slot) => slot.process);
-      if (running.length === 0 || this.#broken) break;
-      await Promise.all(running.map((worker) => worker.join()));
+      this.#workers.stop();
+      if (this.#broken || !(await this.#workers.join())) break;
       // Let the exit notices be handled: a worker that died with work left is replaced, and waited for in turn.
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -722,11 +607,12 @@ export class LocalPool implements PoolApi, PoolCore {
     return {
       state: this.#broken && this.#state !== State.Terminate ? "broken" : this.#state === State.Run ? "running" : this.#state === State.Close ? "closed" : "terminated",
       processes: this.#processes,
-      workers: this.#slots.filter((slot) => slot.alive).length,
-      busyWorkers: this.#slots.filter((slot) => slot.alive && slot.held.length > 0).length,
+      workers: this.#workers.alive().length,
+      busyWorkers: this.#workers.alive().filter((slot) => slot.held.length > 0).length,
       queued: this.#scheduler.queued,
       ...this.#stats,
-      pids: this.#slots.filter((slot) => slot.alive).map((slot) => slot.process.pid!),
+      workersReplaced: this.#workers.replaced,
+      pids: this.#workers.alive().map((slot) => slot.process.pid!),
     };
   }
 
@@ -734,8 +620,4 @@ export class LocalPool implements PoolApi, PoolCore {
     const state = this.#state === State.Run ? "RUN" : this.#state === State.Close ? "CLOSE" : "TERMINATE";
     return `<multiproc.Pool state=${state} pool_size=${this.#processes}>`;
   }
-}
-
-function startError(cause: unknown): Error {
-  return new ProcessError("the pool's initializer failed in every worker started; the pool cannot run tasks", { cause });
 }

@@ -11,7 +11,7 @@
  */
 import { abortError } from "../errors.ts";
 import { isAsyncIterable, type ApplyAsyncOptions, type IMapOptions, type Items, type MapAsyncOptions, type TaskOptions } from "./options.ts";
-import type { Slot } from "./engine.ts";
+import type { Slot } from "./workers.ts";
 import { TaskKind } from "./protocol.ts";
 import { AsyncResult, IMapIterator, MapResult, finish, push, settle } from "./results.ts";
 import { progressReporter, type ProgressReporter } from "./progress.ts";

@@ -11,8 +11,10 @@
  *
  *   task message   (parent → worker): u32 count, u32 ordinal of its first task
  *                   (the parent numbers each worker's tasks), u32 length of the
- *                   function table, then dumps([id, ref, ...]) and
- *                   dumps([kind, fnId, payload, ...]); count 0 = stop.
+ *                   function table, u32 flags (1: say when each task begins,
+ *                   for a task whose timeout runs from its start), then
+ *                   dumps([id, ref, ...]) and dumps([kind, fnId, payload, ...]);
+ *                   count 0 = stop.
  *   result message (worker → parent): i32 slot, generation, kind, arg, then
  *                   a body. A task's result (kind Results): arg = ok | single << 1
  *                   | tag << 8 (single: a one-item chunk's value, sent bare),
@@ -63,11 +65,14 @@ export const ResultKind = {
   Results: 3,
   /** Written by the parent itself after a worker exited; arg: the exit code. Ordered after everything the worker wrote. */
   Exited: 4,
+  /** The worker begins a task whose message asked to be told (arg: the task's ordinal). */
+  Begun: 5,
 } as const;
 export type ResultKind = (typeof ResultKind)[keyof typeof ResultKind];
 
 const RESULT_HEADER = 16;
-const TASK_HEADER = 12;
+const TASK_HEADER = 16;
+const REPORT_BEGIN = 1;
 /** Pool messages are only read by pool code: one tag for all. */
 const TAG = 0;
 
@@ -215,7 +220,7 @@ function plainError(value: unknown, reason: unknown): Error {
  * then never strands a later one). Throws SerializationError when a task
  * cannot travel.
  */
-export function taskMessage(first: number, tasks: readonly TaskSpec[], refOf: (fnId: number) => FunctionRef): Message {
+export function taskMessage(first: number, tasks: readonly TaskSpec[], refOf: (fnId: number) => FunctionRef, reportBegin: boolean): Message {
   const flat: unknown[] = [];
   const table: unknown[] = [];
   const named = new Set<number>();
@@ -232,6 +237,7 @@ export function taskMessage(first: number, tasks: readonly TaskSpec[], refOf: (f
   view.setUint32(0, tasks.length, true);
   view.setUint32(4, first >>> 0, true);
   view.setUint32(8, functions.byteLength, true);
+  view.setUint32(12, reportBegin ? REPORT_BEGIN : 0, true);
   payload.set(functions, TASK_HEADER);
   payload.set(encoded, TASK_HEADER + functions.byteLength);
   return { tag: TAG, payload };
@@ -244,6 +250,8 @@ export interface TaskBatch {
   first: number;
   functions: Uint8Array;
   tasks: Uint8Array;
+  /** Send a Begun message as each task begins. */
+  reportBegin: boolean;
 }
 
 /** A task message's header: which tasks it carries (the bodies are read by the two functions below). */
@@ -253,7 +261,8 @@ export function readTasks(message: Message): TaskBatch {
   const count = view.getUint32(0, true);
   const first = view.getUint32(4, true);
   const split = TASK_HEADER + view.getUint32(8, true);
-  return { count, first, functions: payload.subarray(TASK_HEADER, split), tasks: payload.subarray(split) };
+  const reportBegin = (view.getUint32(12, true) & REPORT_BEGIN) !== 0;
+  return { count, first, functions: payload.subarray(TASK_HEADER, split), tasks: payload.subarray(split), reportBegin };
 }
 
 /** The functions a batch names: id and reference, each. */

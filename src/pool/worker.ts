@@ -50,8 +50,8 @@ class Worker {
     this.#startedWord = setup.started.view;
   }
 
-  #send(kind: ResultKind, body?: Uint8Array): void {
-    this.#setup.results.channel.tryWrite(resultMessage(this.#setup.slot, this.#setup.generation, kind, 0, body), false);
+  #send(kind: ResultKind, body?: Uint8Array, arg = 0): void {
+    this.#setup.results.channel.tryWrite(resultMessage(this.#setup.slot, this.#setup.generation, kind, arg, body), false);
   }
 
   async run(): Promise<void> {
@@ -91,6 +91,7 @@ class Worker {
     for (let i = 0; i < batch.count; i++) {
       const task = list[i]!;
       this.#begin(batch.first + i);
+      if (batch.reportBegin) this.#send(ResultKind.Begun, undefined, batch.first + i);
       const start = performance.now();
       let ok = true;
       let value: unknown;
