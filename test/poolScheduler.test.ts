@@ -181,6 +181,14 @@ describe("pool scheduler", () => {
     assert.equal(scheduler.stealFrom(workers, (i) => (i === 0 ? 3 : 0)), undefined);
   });
 
+  test("a task taken back from a worker still starting goes to the started idle one, not back", () => {
+    const scheduler = new Scheduler(null);
+    const workers = [worker({ ready: false }), worker()];
+    scheduler.requeue([mapJob(1).take()!]);
+    deliver(workers, scheduler.assign(workers));
+    assert.deepEqual(workers.map((w) => w.held.length), [0, 1]);
+  });
+
   test("tasks taken back are sent again first, in their order, before the job's next", () => {
     const scheduler = new Scheduler(null);
     timed(scheduler, 0.001);

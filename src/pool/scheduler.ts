@@ -172,7 +172,8 @@ export class Scheduler {
       if (!refill[i] || exclusive[i] || held[i]! >= window) continue;
       if (this.#maxtasks !== null && worker.assigned + held[i]! - worker.held.length >= this.#maxtasks) continue;
       if (task.job.guarded && (held[i]! > 0 || !worker.ready)) continue;
-      if (best === undefined || held[i]! < held[best]!) best = i;
+      // Between workers holding as many, a started one: a task taken back from one still starting must not go straight back.
+      if (best === undefined || held[i]! < held[best]! || (held[i] === held[best] && worker.ready && !workers[best]!.ready)) best = i;
     }
     return best;
   }
