@@ -42,6 +42,7 @@ import { PoolChannel, ResultKind, STOP, TaskKind, hasBegun, readOutcome, readRes
 import { poolWorker, type WorkerSetup } from "./pool/worker.ts";
 import { MapResult, settle, type AsyncResult, type IMapIterator, type ResultCallbacks } from "./pool/results.ts";
 import { ApplyJob, IMapJob, MapJob, isAsyncIterable, type Items, type Job, type PoolCore, type Task } from "./pool/jobs.ts";
+import type { PoolApi, PoolBackend } from "./pool/api.ts";
 
 
 export interface PoolOptions {
@@ -56,6 +57,8 @@ export interface PoolOptions {
   context?: Context | StartMethod;
   /** Default for every call: how many times a task whose worker died is run again (for idempotent work). */
   retries?: number;
+  /** Run the tasks elsewhere (e.g. `redis()` from multiproc/redis); default: worker processes on this machine. */
+  backend?: PoolBackend;
 }
 
 /** Per-call options every pool call takes. */
@@ -144,17 +147,17 @@ function workerFields(process: Process): Omit<Slot, "index" | "generation" | "ta
   return { process, held: [], sent: 0, assigned: 0, ready: false, alive: true, exclusive: false, stopped: false };
 }
 
-function checkCount(name: string, value: unknown, min: number): number {
+export function checkCount(name: string, value: unknown, min: number): number {
   if (typeof value !== "number" || !Number.isInteger(value)) throw new TypeError(`${name} must be an integer, got ${String(value)}`);
   if (value < min) throw new RangeError(`${name} must be at least ${min}, got ${value}`);
   return value;
 }
 
-function checkFunction(fn: unknown, what: string): void {
+export function checkFunction(fn: unknown, what: string): void {
   if (typeof fn !== "function") throw new TypeError(`${what} must be a function, got ${fn === null ? "null" : typeof fn}`);
 }
 
-function checkTaskOptions(options: TaskOptions): void {
+export function checkTaskOptions(options: TaskOptions): void {
   if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
   const { timeout, signal, retries } = options;
   if (timeout !== undefined && (typeof timeout !== "number" || Number.isNaN(timeout) || timeout < 0)) {
@@ -164,14 +167,15 @@ function checkTaskOptions(options: TaskOptions): void {
   if (retries !== undefined) checkCount("retries", retries, 0);
 }
 
-function checkIterable(value: unknown): void {
+export function checkIterable(value: unknown): void {
   const iterable =
     value !== null &&
     value !== undefined &&
     (typeof (value as Iterable<unknown>)[Symbol.iterator] === "function" || isAsyncIterable(value));
   if (!iterable) throw new TypeError(`iterable must be an Iterable or AsyncIterable, got ${value === null ? "null" : typeof value}`);
 }
-export class Pool implements PoolCore, AsyncDisposable {
+/** The local engine: worker processes on this machine. */
+export class LocalPool implements PoolCore, PoolApi {
   readonly #context: Context;
   readonly #processes: number;
   readonly #initializer: Target | undefined;
@@ -917,14 +921,99 @@ export class Pool implements PoolCore, AsyncDisposable {
     };
   }
 
+  toString(): string {
+    const state = this.#state === State.Run ? "RUN" : this.#state === State.Close ? "CLOSE" : "TERMINATE";
+    return `<multiproc.Pool state=${state} pool_size=${this.#processes}>`;
+  }
+}
+
+/** The public pool: a thin class over its engine, local unless `backend` names another. */
+export class Pool implements PoolApi {
+  readonly #engine: PoolApi;
+
+  constructor(options: PoolOptions | number = {}) {
+    const backend = typeof options === "object" && options !== null ? options.backend : undefined;
+    if (backend !== undefined && (backend === null || typeof backend.createEngine !== "function")) {
+      throw new TypeError("backend must be a PoolBackend, such as redis({ url, queue }) from multiproc/redis");
+    }
+    this.#engine = backend ? backend.createEngine(options as PoolOptions) : new LocalPool(options);
+  }
+
+  /** How many workers the pool keeps. */
+  get processes(): number {
+    return this.#engine.stats().processes;
+  }
+
+  /** Run fn(...args) in a worker and wait for its value (Python's apply). */
+  apply<A extends unknown[], R>(fn: (...args: A) => R, args?: A, options?: ApplyOptions): Promise<Awaited<R>> {
+    return this.#engine.apply(fn, args, options);
+  }
+
+  /** Start fn(...args) in a worker; the AsyncResult settles with its value. */
+  applyAsync<A extends unknown[], R>(fn: (...args: A) => R, args?: A, options?: ApplyAsyncOptions<Awaited<R>>): AsyncResult<Awaited<R>> {
+    return this.#engine.applyAsync(fn, args, options);
+  }
+
+  /** fn over every item, in parallel; the values in input order (Python's map). */
+  map<T, R>(fn: (item: T) => R, iterable: Items<T>, options?: MapOptions | number): Promise<Awaited<R>[]> {
+    return this.#engine.map(fn, iterable, options);
+  }
+
+  /** map as an AsyncResult, with callback / errorCallback. */
+  mapAsync<T, R>(fn: (item: T) => R, iterable: Items<T>, options?: MapAsyncOptions<Awaited<R>> | number): MapResult<Awaited<R>> {
+    return this.#engine.mapAsync(fn, iterable, options);
+  }
+
+  /** fn(...args) for every args array of the input (Python's starmap). */
+  starmap<A extends unknown[], R>(fn: (...args: A) => R, iterable: Items<A>, options?: MapOptions | number): Promise<Awaited<R>[]> {
+    return this.#engine.starmap(fn, iterable, options);
+  }
+
+  starmapAsync<A extends unknown[], R>(fn: (...args: A) => R, iterable: Items<A>, options?: MapAsyncOptions<Awaited<R>> | number): MapResult<Awaited<R>> {
+    return this.#engine.starmapAsync(fn, iterable, options);
+  }
+
+  /** fn over the input, read lazily; values in input order as they become available. */
+  imap<T, R>(fn: (item: T) => R, iterable: Items<T>, options?: IMapOptions | number): IMapIterator<Awaited<R>> {
+    return this.#engine.imap(fn, iterable, options);
+  }
+
+  /** As imap, values in the order they finish. */
+  imapUnordered<T, R>(fn: (item: T) => R, iterable: Items<T>, options?: IMapOptions | number): IMapIterator<Awaited<R>> {
+    return this.#engine.imapUnordered(fn, iterable, options);
+  }
+
+  /** No more calls; workers exit once the work already given is done (Python's close). */
+  close(): void {
+    this.#engine.close();
+  }
+
+  /** Stop now: workers are killed, calls not finished fail. */
+  terminate(): Promise<void> {
+    return this.#engine.terminate();
+  }
+
+  /** Wait for the workers to exit; only after close() or terminate() (Python's join). */
+  join(): Promise<void> {
+    return this.#engine.join();
+  }
+
+  /** `await using pool = new Pool()`: terminates at the end of the scope, as Python's `with`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.#engine[Symbol.asyncDispose]();
+  }
+
+  stats(): PoolStats {
+    return this.#engine.stats();
+  }
+
   /** A pool belongs to the process that made it (Python refuses to pickle one too). */
   [reduce](): never {
     throw new SerializationError("a Pool cannot be sent to another process: pass what its tasks need instead", "pool");
   }
 
   toString(): string {
-    const state = this.#state === State.Run ? "RUN" : this.#state === State.Close ? "CLOSE" : "TERMINATE";
-    return `<multiproc.Pool state=${state} pool_size=${this.#processes}>`;
+    return this.#engine.toString();
   }
 }
 
