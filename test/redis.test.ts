@@ -17,7 +17,7 @@ import { AsyncResult, IMapIterator, MapResult, Pool, TimeoutError, WorkerLostErr
 import { redis } from "../src/redis.ts";
 import { add, killMyWorker, logged, noop, overQuota, overQuotaOrSquare, QuotaError, slowSquare, square } from "./fixtures/redisTargets.ts";
 import { tempDir, waitUntil } from "./helpers.ts";
-import { haveRedisServer, RedisServer, redisMissing, root, scanKeys, WorkerProcess } from "./redisSetup.ts";
+import { builtCli, haveRedisServer, RedisServer, redisMissing, root, scanKeys, WorkerProcess } from "./redisSetup.ts";
 
 const missing = redisMissing();
 /** Short locks, so a vanished worker is noticed within seconds (the stall check runs every half of it). */
@@ -229,11 +229,16 @@ describe("Pool on Redis", { skip: missing, timeout: 600_000 }, () => {
     assert.deepEqual(await poolLeftovers(server.url, queue), []);
   });
 
-  it("examples/redis-pool.ts runs its five tasks on the workers", async () => {
-    const run = await runExample(server.url, queue);
+  it("examples/redis-pool.ts runs its five tasks on two workers (the built bin)", async () => {
+    const own = newQueue();
+    queues.push(own);
+    const bins = [new WorkerProcess(server.url, own, [], builtCli), new WorkerProcess(server.url, own, [], builtCli)];
+    workers.push(...bins);
+    await Promise.all(bins.map((w) => w.started()));
+    const run = await runExample(server.url, own);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout.match(/^p\d: ran .* in process \d+ on /gm)?.length, 5, run.stdout);
-    assert.deepEqual(await poolLeftovers(server.url, queue), []);
+    assert.deepEqual(await poolLeftovers(server.url, own), []);
   });
 
   it("Redis stopped mid-map and resumed: no result lost or duplicated", { skip: !haveRedisServer() && "needs a private redis-server (binary on PATH) to stop" }, async () => {

@@ -12,6 +12,8 @@ import { Redis } from "ioredis";
 
 export const root = fileURLToPath(new URL("..", import.meta.url));
 const cli = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
+/** The built bin: for tasks that import the package by name (dist), so that one process does not load src and dist both. */
+export const builtCli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 
 export function haveRedisServer(): boolean {
   return spawnSync("redis-server", ["--version"]).status === 0;
@@ -90,8 +92,8 @@ export class WorkerProcess {
   readonly child: ChildProcess;
   log = "";
 
-  constructor(url: string, queue: string, extra: string[] = []) {
-    this.child = spawn(process.execPath, ["--import", "tsx", cli, "worker", "--redis", url, "--queue", queue, "--root", root, "--processes", "1", ...extra], {
+  constructor(url: string, queue: string, extra: string[] = [], program = cli) {
+    this.child = spawn(process.execPath, ["--import", "tsx", program, "worker", "--redis", url, "--queue", queue, "--root", root, "--processes", "1", ...extra], {
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
     });
