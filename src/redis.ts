@@ -296,7 +296,7 @@ class RedisPool implements PoolApi, PoolCore {
         continue;
       }
       const jobId = this.#track(task, job.retries);
-      const data: TaskData = { pool: this.#id, module: ref.module, name: ref.name, kind: task.kind, timeout: job.timeout, payload };
+      const data: TaskData = { pool: this.#id, module: ref.module, name: ref.name, kind: task.kind, timeout: job.timeout, guarded: job.guarded, payload };
       if (ref.registered) data.registered = true;
       batch.push({ name: ref.name, data, opts: { jobId, removeOnComplete: true, removeOnFail: false } });
     }
@@ -436,7 +436,7 @@ class RedisPool implements PoolApi, PoolCore {
     const ref = this.#functionRefs[task.fnId - 1]!;
     const payload = Buffer.from(task.payload instanceof Uint8Array ? task.payload : dumps(task.payload).data).toString("base64");
     const jobId = this.#track(task, retriesLeft);
-    const data: TaskData = { pool: this.#id, module: ref.module, name: ref.name, kind: task.kind, timeout: task.job.timeout, payload };
+    const data: TaskData = { pool: this.#id, module: ref.module, name: ref.name, kind: task.kind, timeout: task.job.timeout, guarded: task.job.guarded, payload };
     if (ref.registered) data.registered = true;
     this.#queue.add(ref.name, data, { jobId, removeOnComplete: true, removeOnFail: false }).catch((err: unknown) => this.#outcome(jobId, false, err));
   }

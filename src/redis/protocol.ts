@@ -58,6 +58,8 @@ export interface TaskData {
   kind: TaskKind;
   /** Milliseconds the task may run on the worker; null: no limit. */
   timeout: number | null;
+  /** The call has a timeout or a signal: the worker runs it so that it can be stopped (alone in a child, which costs ~1 ms). */
+  guarded: boolean;
   /** Base64 of reduction.dumps: {args, kwargs} for apply, the items for map/starmap. */
   payload: string;
 }

@@ -145,7 +145,8 @@ export class RedisWorker {
       ...(data.registered ? { registered: true as const } : {}),
     })) as (...args: unknown[]) => unknown;
     const payload = await loads(Buffer.from(data.payload, "base64"));
-    const options = { signal, ...(data.timeout === null ? {} : { timeout: data.timeout }) };
+    // Only a guarded call can be stopped: the others are not worth the cost of running alone (see TaskData).
+    const options = data.guarded ? { signal, ...(data.timeout === null ? {} : { timeout: data.timeout }) } : {};
     if (data.kind === TaskKind.Apply) {
       const { args, kwargs } = payload as { args: unknown[]; kwargs?: Record<string, unknown> };
       return this.#pool.apply(fn, args, { ...options, ...(kwargs === undefined ? {} : { kwargs }) });
