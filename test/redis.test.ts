@@ -44,6 +44,21 @@ async function dropQueues(url: string, queues: string[]): Promise<void> {
   await client.quit();
 }
 
+it("multiproc/redis is a subpath export, and the bin explains its usage", async () => {
+  const load = await node(["--input-type=module", "-e", `import { redis } from "multiproc/redis"; import { Pool } from "multiproc"; console.log(typeof redis, typeof Pool)`]);
+  assert.equal(load.code, 0, load.stderr);
+  assert.equal(load.stdout.trim(), "function function");
+  const help = await node([builtCli, "--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /multiproc worker --redis URL --queue NAME/);
+  const bad = await node([builtCli, "worker", "--queue", "q"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--redis URL is required/);
+  const badCount = await node([builtCli, "worker", "--redis", "redis://127.0.0.1:1", "--queue", "q", "--processes", "0"]);
+  assert.equal(badCount.code, 2);
+  assert.match(badCount.stderr, /--processes must be a positive integer/);
+});
+
 describe("Pool on Redis", { skip: missing, timeout: 600_000 }, () => {
   let server: RedisServer;
   const queues: string[] = [];
@@ -270,6 +285,14 @@ describe("Pool on Redis", { skip: missing, timeout: 600_000 }, () => {
 function runExample(url: string, queue: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, ["--import", "tsx", join(root, "examples/redis-pool.ts")], { cwd: root, timeout: 120_000, env: { ...process.env, REDIS_URL: url, QUEUE: queue } }, (error, stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : null) : 0, stdout, stderr }),
+    );
+  });
+}
+
+function node(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { cwd: root, timeout: 60_000 }, (error, stdout, stderr) =>
       resolve({ code: error ? (typeof error.code === "number" ? error.code : null) : 0, stdout, stderr }),
     );
   });
