@@ -67,6 +67,8 @@ async function main(argv: string[]): Promise<void> {
     ...(values.prefix === undefined ? {} : { prefix: values.prefix }),
     ...(values["lock-duration"] === undefined ? {} : { lockDuration: positiveInt("lock-duration", values["lock-duration"]) }),
   });
+  // A log reader that went away (a closed pipe) must not take the worker down with it.
+  process.stdout.on("error", () => undefined);
   const stop = () => void worker.drain().then(() => process.exit(0));
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
