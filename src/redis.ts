@@ -137,6 +137,7 @@ class RedisPool implements PoolApi, PoolCore {
   #reading: Promise<void> | undefined;
   #readAgain = false;
   #lastStallCheck = 0;
+  #pruning = false;
   readonly #poll: NodeJS.Timeout;
   readonly #keepAlive: NodeJS.Timeout;
   #workers = 0;
@@ -362,6 +363,12 @@ class RedisPool implements PoolApi, PoolCore {
   // ---- outcomes ----
 
   #tick(): void {
+    if (this.#leftovers.size > 0 && !this.#pruning) {
+      this.#pruning = true;
+      void this.#prune(false)
+        .catch(() => undefined)
+        .finally(() => (this.#pruning = false));
+    }
     if (this.#sent.size === 0) return;
     this.#read();
     if (Date.now() - this.#lastStallCheck >= STALLED_INTERVAL_MS) {
@@ -513,13 +520,18 @@ class RedisPool implements PoolApi, PoolCore {
   async #waitForLeftovers(): Promise<void> {
     const deadline = Date.now() + LEFTOVER_WAIT_MS;
     while (this.#leftovers.size > 0 && Date.now() < deadline) {
-      const ids = [...this.#leftovers];
-      const base = `${this.#settings.prefix}:${this.#settings.queue}:`;
-      const exists = await this.#conn.pipeline(ids.map((id) => ["exists", base + id])).exec();
-      for (let i = 0; i < ids.length; i++) {
-        if (exists?.[i]?.[1] === 0 || (await this.#queue.remove(ids[i]!)) === 1) this.#leftovers.delete(ids[i]!);
-      }
+      await this.#prune(true);
       if (this.#leftovers.size > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  /** Forget the leftovers that are gone from Redis (at most a batch); `remove`: also take back those that wait. */
+  async #prune(remove: boolean): Promise<void> {
+    const ids = [...this.#leftovers].slice(0, READ_BATCH);
+    const base = `${this.#settings.prefix}:${this.#settings.queue}:`;
+    const exists = await this.#conn.pipeline(ids.map((id) => ["exists", base + id])).exec();
+    for (let i = 0; i < ids.length; i++) {
+      if (exists?.[i]?.[1] === 0 || (remove && (await this.#queue.remove(ids[i]!)) === 1)) this.#leftovers.delete(ids[i]!);
     }
   }
 
