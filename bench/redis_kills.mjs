@@ -3,7 +3,8 @@
  *   node bench/redis_kills.mjs [kills=20] [items=100000]
  * Three `multiproc worker` processes (two children each, default lock times) run a starmap of `items`
  * slowSquare tasks (chunks of 100). Every few seconds one worker's process group is SIGKILLed (a machine
- * gone) and a new worker started. Reports, for each kill, the time until the jobs the dead worker held
+ * gone) and a new worker started; the map allows 5 extra runs per chunk (`retries`), since a chunk re-run
+ * after one kill may be on the next worker killed. Reports, for each kill, the time until the jobs the dead worker held
  * started again elsewhere (from the workers' logs), and checks that every result arrives exactly once.
  */
 import * as multiproc from "../dist/index.js";
@@ -29,10 +30,11 @@ for (let i = 0; i < 3; i++) await start().started;
 const pool = new multiproc.Pool({ backend: redis({ url: server.url, queue, root }), processes: 6 });
 const items = Array.from({ length: N }, (_, i) => [i, 5]);
 const t0 = Date.now();
-const result = pool.starmapAsync(slowSquare, items, 100);
+// A chunk re-run after one kill can be on the next worker killed: `retries` allows it more runs than BullMQ's one.
+const result = pool.starmapAsync(slowSquare, items, { chunksize: 100, retries: 5 });
 const kills = [];
 for (let k = 0; k < KILLS && !result.ready(); k++) {
-  await sleep(4000);
+  await sleep(5000);
   const alive = workers.filter((w) => !w.dead);
   const victim = alive[k % alive.length];
   const held = new Set();
