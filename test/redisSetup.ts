@@ -15,6 +15,12 @@ const cli = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
 /** The built bin: for tasks that import the package by name (dist), so that one process does not load src and dist both. */
 export const builtCli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 
+/** What this test process started, killed when it exits however it exits. */
+const owned = new Set<() => void>();
+process.on("exit", () => {
+  for (const kill of owned) kill();
+});
+
 export function haveRedisServer(): boolean {
   return spawnSync("redis-server", ["--version"]).status === 0;
 }
@@ -53,7 +59,9 @@ export class RedisServer {
   }
 
   async #spawn(): Promise<void> {
-    this.process = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    const child = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    this.process = child;
+    owned.add(() => child.kill("SIGKILL"));
     const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     client.on("error", () => undefined);
     for (let i = 0; ; i++) {
@@ -97,6 +105,7 @@ export class WorkerProcess {
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
     });
+    owned.add(() => this.killGroup());
     this.child.stdout!.on("data", (chunk: Buffer) => (this.log += chunk.toString()));
     this.child.stderr!.on("data", (chunk: Buffer) => (this.log += chunk.toString()));
   }

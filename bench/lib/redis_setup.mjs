@@ -29,6 +29,7 @@ export async function startRedis() {
   }
   const port = await freePort();
   const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  owned.add(() => child.kill("SIGKILL"));
   const url = `redis://127.0.0.1:${port}`;
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   client.on("error", () => {});
@@ -52,8 +53,19 @@ export async function startRedis() {
   };
 }
 
+/** Process groups (and servers) to kill when this script exits, even by an uncaught error. */
+const owned = new Set();
+process.on("exit", () => {
+  for (const kill of owned) kill();
+});
+
 function startProcess(args, log) {
   const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "pipe", "inherit"] });
+  owned.add(() => {
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {}
+  });
   const started = new Promise((resolve, reject) => {
     child.stdout.on("data", (chunk) => {
       const text = chunk.toString();
