@@ -169,4 +169,14 @@ export const metrics: Record<string, MetricSpec> = {
       { impl: "multiproc thread", value: 35, issue: "#5" },
     ],
   },
+
+  // Pool on Redis: bench/node/redis_pool.mjs (2 `multiproc worker` processes against a plain BullMQ twin)
+  "redis pool map 100k × x*x, default chunksize": {
+    refs: ["plain BullMQ"],
+    goals: [{ impl: "multiproc redis", vs: "plain BullMQ", within: 1 / 0.8, issue: "#14" }],
+  },
+  "redis pool apply latency, idle": {
+    refs: ["plain BullMQ"],
+    goals: [{ impl: "multiproc redis", vs: "plain BullMQ", within: 1.5, issue: "#14" }],
+  },
 };

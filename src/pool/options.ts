@@ -78,7 +78,7 @@ export interface PoolStats {
   tasksDone: number;
   tasksFailed: number;
   workersReplaced: number;
-  /** Pids of the workers alive now (for the thread context, this process's pid, once per worker). */
+  /** Pids of the workers alive now (for the thread context, this process's pid, once per worker; empty when they run on other machines). */
   pids: number[];
 }
 
