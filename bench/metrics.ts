@@ -138,11 +138,45 @@ export const metrics: Record<string, MetricSpec> = {
       { impl: "multiproc thread", value: 1.9, issue: "#5" },
     ],
   },
+  // Pool latency: bench/node/pool_latency.mjs, bench/python/pool_latency.py
+  "pool fresh Pool(2): first map of 20k × x*x, chunksize 1": {
+    refs: ["python fork"],
+    goals: [
+      { impl: "multiproc spawn", vs: "python fork", within: 1 / 4.5, issue: "#11" },
+      { impl: "multiproc thread", vs: "python fork", within: 1 / 4.5, issue: "#11" },
+    ],
+  },
+  "pool Pool(2).map of 2 × ~200 ms CPU tasks, time / one task's": {
+    refs: ["python fork"],
+    better: "lower",
+    goals: [
+      { impl: "multiproc spawn", value: 1.1, issue: "#11" },
+      { impl: "multiproc thread", value: 1.1, issue: "#11" },
+    ],
+  },
+  "pool Pool(4).map of 4 × ~200 ms CPU tasks, time / one task's": {
+    refs: ["python fork"],
+    better: "lower",
+    goals: [
+      { impl: "multiproc spawn", vs: "python fork", within: 1.1, issue: "#11" },
+      { impl: "multiproc thread", vs: "python fork", within: 1.1, issue: "#11" },
+    ],
+  },
   "create Pool(2) + 1 task + shut down": {
     refs: ["python fork", "piscina"],
     goals: [
       { impl: "multiproc spawn", value: 40, issue: "#5" },
       { impl: "multiproc thread", value: 35, issue: "#5" },
     ],
+  },
+
+  // Pool on Redis: bench/node/redis_pool.mjs (2 `multiproc worker` processes against a plain BullMQ twin)
+  "redis pool map 100k × x*x, default chunksize": {
+    refs: ["plain BullMQ"],
+    goals: [{ impl: "multiproc redis", vs: "plain BullMQ", within: 1 / 0.8, issue: "#14" }],
+  },
+  "redis pool apply latency, idle": {
+    refs: ["plain BullMQ"],
+    goals: [{ impl: "multiproc redis", vs: "plain BullMQ", within: 1.5, issue: "#14" }],
   },
 };

@@ -11,64 +11,18 @@
  */
 import { ProcessError } from "./errors.ts";
 import { shared } from "./runtime.ts";
-import { Process, contextBound } from "./process.ts";
+import { boundProcess, type Process } from "./process.ts";
+import { checkMethod, getStartMethod, type StartMethod } from "./startMethod.ts";
 import { Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore } from "./synchronize.ts";
 import { RawArray, RawValue, SharedArray, Value } from "./sharedctypes.ts";
 import { JoinableQueue, Queue, SimpleQueue } from "./queues.ts";
 import { Pipe } from "./connection.ts";
 import { Pool, type PoolOptions } from "./pool.ts";
 
-export type StartMethod = "spawn" | "thread";
+export { getAllStartMethods, getStartMethod, setStartMethod, startMethodOf, type StartMethod } from "./startMethod.ts";
 
-const startMethods: readonly StartMethod[] = ["spawn", "thread"];
-
-const boundMethod = Symbol("multiproc.startMethod");
-
-interface ContextState {
-  /** Set explicitly, or fixed by first use (Python's `_actual_context`). */
-  method: StartMethod | null;
-  contexts: Map<StartMethod, Context>;
-}
-
-const state = shared<ContextState>("context.state", () => ({ method: null, contexts: new Map() }));
-
-function checkMethod(method: unknown): StartMethod {
-  if (!startMethods.includes(method as StartMethod)) {
-    throw new ProcessError(`cannot find context for ${JSON.stringify(method)}: start methods are ${startMethods.map((m) => `"${m}"`).join(", ")}`);
-  }
-  return method as StartMethod;
-}
-
-/** The start methods this platform supports, the default first. */
-export function getAllStartMethods(): StartMethod[] {
-  return [...startMethods];
-}
-
-/** The default start method; fixes it if it was not set yet (as Python's get_start_method()). */
-export function getStartMethod(): StartMethod {
-  state.method ??= "spawn";
-  return state.method;
-}
-
-/**
- * Change the default start method. Allowed once, before anything used the
- * default, unless `force` is true (Python's rule).
- */
-export function setStartMethod(method: StartMethod, force = false): void {
-  const chosen = checkMethod(method);
-  if (state.method !== null && !force) throw new ProcessError("context has already been set");
-  state.method = chosen;
-}
-
-/** The start method a Process class uses: its context's, or the default. */
-export function startMethodOf(cls: unknown): StartMethod {
-  let current = cls as { [boundMethod]?: StartMethod } | null;
-  while (current) {
-    if (Object.prototype.hasOwnProperty.call(current, boundMethod)) return current[boundMethod]!;
-    current = Object.getPrototypeOf(current) as typeof current;
-  }
-  return getStartMethod();
-}
+/** One context per start method, made on first use. */
+const contexts = shared("context.contexts", () => new Map<StartMethod, Context>());
 
 /** Classes and functions bound to one start method. Later capabilities add their factories here. */
 export class Context {
@@ -95,11 +49,7 @@ export class Context {
   readonly Pipe = Pipe;
 
   constructor(private readonly method: StartMethod) {
-    const bound = class extends Process {};
-    Object.defineProperty(bound, "name", { value: "Process" });
-    Object.defineProperty(bound, boundMethod, { value: method });
-    Object.defineProperty(bound, contextBound, { value: true });
-    this.Process = bound;
+    this.Process = boundProcess(method);
     const context = this;
     this.Pool = class extends Pool {
       constructor(options: PoolOptions | number = {}) {
@@ -126,10 +76,10 @@ export class Context {
 /** The context for `method` (default: the default start method). */
 export function getContext(method?: StartMethod): Context {
   const chosen = method === undefined ? getStartMethod() : checkMethod(method);
-  let context = state.contexts.get(chosen);
+  let context = contexts.get(chosen);
   if (!context) {
     context = new Context(chosen);
-    state.contexts.set(chosen, context);
+    contexts.set(chosen, context);
   }
   return context;
 }

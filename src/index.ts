@@ -73,6 +73,7 @@ export {
   type MapAsyncOptions,
   type IMapOptions,
 } from "./pool.ts";
+export type { PoolApi, PoolBackend } from "./pool/api.ts";
 export { AsyncResult, MapResult, IMapIterator, type ResultCallbacks } from "./pool/results.ts";
 export { Listener, Client, type Address, type BoundAddress, type Family, type ListenerOptions, type ClientOptions } from "./listener.ts";
 export { registerTarget, FunctionLookupError, type ModuleHandle } from "./functionRefs.ts";

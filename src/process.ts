@@ -19,7 +19,7 @@ import { startSpawnChild } from "./spawn/spawnChild.ts";
 import { startThreadChild } from "./spawn/threadChild.ts";
 import type { ChildHeader } from "./spawn/child.ts";
 import { usesNodeTest } from "./spawn/testFiles.ts";
-import { startMethodOf } from "./context.ts";
+import { boundMethod, startMethodOf, type StartMethod } from "./startMethod.ts";
 import { isRunning } from "./procfs.ts";
 import { checkCwd, checkLaunchOptions, type LaunchOptions } from "./spawn/launchOptions.ts";
 import type { Readable } from "node:stream";
@@ -372,6 +372,21 @@ function checkName(name: unknown): string {
 export function signalName(signo: number): string {
   for (const [name, value] of Object.entries(osConstants.signals)) if (value === signo) return name;
   return String(signo);
+}
+
+const boundClasses = new Map<StartMethod, typeof Process>();
+
+/** Process bound to one start method (ctx.Process, and a pool's workers). */
+export function boundProcess(method: StartMethod): typeof Process {
+  let bound = boundClasses.get(method);
+  if (!bound) {
+    bound = class extends Process {};
+    Object.defineProperty(bound, "name", { value: "Process" });
+    Object.defineProperty(bound, boundMethod, { value: method });
+    Object.defineProperty(bound, contextBound, { value: true });
+    boundClasses.set(method, bound);
+  }
+  return bound;
 }
 
 /** The class name shown in process names: the nearest class that is not just a context binding. */

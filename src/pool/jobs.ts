@@ -6,19 +6,15 @@
  * memory into chunks; IMapJob reads its input lazily, at most `buffersize`
  * tasks ahead of the consumer, and delivers in order or as tasks finish.
  *
- * Talks to: pool.ts (PoolCore: where jobs offer tasks), pool/results.ts.
+ * Talks to: pool/engine.ts (PoolCore: where jobs offer tasks), pool/options.ts,
+ * pool/results.ts.
  */
 import { abortError } from "../errors.ts";
-import type { ApplyAsyncOptions, IMapOptions, MapAsyncOptions, Slot, TaskOptions } from "../pool.ts";
+import { isAsyncIterable, type ApplyAsyncOptions, type IMapOptions, type Items, type MapAsyncOptions, type TaskOptions } from "./options.ts";
+import type { Slot } from "./workers.ts";
 import { TaskKind } from "./protocol.ts";
 import { AsyncResult, IMapIterator, MapResult, finish, push, settle } from "./results.ts";
 import { progressReporter, type ProgressReporter } from "./progress.ts";
-
-export type Items<T> = Iterable<T> | AsyncIterable<T>;
-
-export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return value !== null && typeof value === "object" && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
-}
 
 /** One unit of work sent to a worker: a call's apply, or one chunk of its input. */
 export interface Task {

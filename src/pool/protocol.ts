@@ -11,7 +11,9 @@
  *
  *   task message   (parent → worker): u32 count, u32 ordinal of its first task
  *                   (the parent numbers each worker's tasks), u32 length of the
- *                   function table, then dumps([id, ref, ...]) and dumps([tasks]);
+ *                   function table, u32 flags (1: say when each task begins,
+ *                   for a task whose timeout runs from its start), then
+ *                   dumps([id, ref, ...]) and dumps([kind, fnId, payload, ...]);
  *                   count 0 = stop.
  *   result message (worker → parent): i32 slot, generation, kind, arg, then
  *                   a body. A task's result (kind Results): arg = ok | single << 1
@@ -19,10 +21,15 @@
  *                   body = f64 ms the task ran + the value as encodeMessage
  *                   made it (numbers, strings and bytes skip structured clone).
  *
- * Talks to: channel.ts, reduction.ts; pool.ts and pool/worker.ts are the two sides.
+ * This module writes and reads both directions; nothing else knows the layout.
+ *
+ * Talks to: channel.ts, reduction.ts; pool/engine.ts and pool/worker.ts are
+ * the two sides.
  */
 import { Channel, type ChannelState } from "../channel.ts";
-import { reduce, registerRebuilder, type Message, type Reduction } from "../reduction.ts";
+import { MaybeEncodingError } from "../errors.ts";
+import type { FunctionRef } from "../functionRefs.ts";
+import { decodeMessageSync, dumps, encodeMessage, loads, loadsIfImported, MessageTag, reduce, registerRebuilder, type Message, type Reduction } from "../reduction.ts";
 
 /** What a task asks the worker to do with its function. */
 export const TaskKind = {
@@ -36,11 +43,18 @@ export const TaskKind = {
 export type TaskKind = (typeof TaskKind)[keyof typeof TaskKind];
 
 /**
- * Fields per task in the flat task array: kind, function id, payload (the
- * items of a chunk, or for Apply the bytes of dumps({ args, kwargs }), made
- * when the task was submitted so that what cannot travel fails the call).
+ * A task as it travels. payload: the items of a chunk, or for Apply the
+ * bytes of dumps({ args, kwargs }), made when the task was submitted so
+ * that what cannot travel fails the call.
  */
-export const TASK_STRIDE = 3;
+export interface TaskSpec {
+  readonly kind: TaskKind;
+  readonly fnId: number;
+  readonly payload: unknown;
+}
+
+/** Fields per task in the flat task array: kind, fnId, payload. */
+const TASK_STRIDE = 3;
 
 export const ResultKind = {
   /** The worker ran its initializer and waits for tasks. */
@@ -51,11 +65,14 @@ export const ResultKind = {
   Results: 3,
   /** Written by the parent itself after a worker exited; arg: the exit code. Ordered after everything the worker wrote. */
   Exited: 4,
+  /** The worker begins a task whose message asked to be told (arg: the task's ordinal). */
+  Begun: 5,
 } as const;
 export type ResultKind = (typeof ResultKind)[keyof typeof ResultKind];
 
 const RESULT_HEADER = 16;
-const TASK_HEADER = 12;
+const TASK_HEADER = 16;
+const REPORT_BEGIN = 1;
 /** Pool messages are only read by pool code: one tag for all. */
 const TAG = 0;
 
@@ -115,42 +132,116 @@ const scratchMsBytes = new Uint8Array(scratchMs.buffer);
 
 /**
  * A task's outcome as a Results message: how long it ran, whether it
- * succeeded, and its value or error encoded. `single`: the value is the
- * only item of a chunk's results, sent without its array (a chunksize-1 map
- * then skips structured clone for numbers and strings).
+ * succeeded, and its value or error encoded. A chunk's results of one item
+ * travel without their array (`single`: a chunksize-1 map then skips
+ * structured clone for numbers and strings). A value that cannot be
+ * serialized becomes the task's error (MaybeEncodingError), an error that
+ * cannot, its name, message and stack: never a lost result.
  */
-export function outcomeMessage(slot: number, generation: number, ok: boolean, single: boolean, ms: number, value: Message): Message {
-  const body = new Uint8Array(8 + value.payload.byteLength);
+export function outcomeMessage(slot: number, generation: number, ok: boolean, value: unknown, ms: number, chunk: boolean): Message {
+  const single = ok && chunk && (value as unknown[]).length === 1;
+  const sent = single ? (value as unknown[])[0] : value;
+  let encoded: Message;
+  try {
+    encoded = encodeMessage(sent, "result");
+  } catch (reason) {
+    encoded = encodeMessage(ok ? new MaybeEncodingError(reason, sent) : plainError(sent, reason));
+    ok = false;
+  }
+  const body = new Uint8Array(8 + encoded.payload.byteLength);
   scratchMs[0] = ms;
   body.set(scratchMsBytes, 0);
-  body.set(value.payload, 8);
-  return resultMessage(slot, generation, ResultKind.Results, (ok ? 1 : 0) | (single ? 2 : 0) | (value.tag << 8), body);
+  body.set(encoded.payload, 8);
+  return resultMessage(slot, generation, ResultKind.Results, (ok ? 1 : 0) | (single && ok ? 2 : 0) | (encoded.tag << 8), body);
 }
 
 export interface Outcome {
   ok: boolean;
-  single: boolean;
   ms: number;
-  value: Message;
+  /** The value (a chunk's: its array of results) at once, or a Promise when modules must be imported first. */
+  value: { value: unknown } | Promise<unknown>;
 }
 
+/** A Results message read; `value` throws (or rejects) when it cannot be rebuilt here (a class this process lacks...). */
 export function readOutcome(header: ResultHeader): Outcome {
   scratchMsBytes.set(header.body.subarray(0, 8));
   const { arg } = header;
-  return { ok: (arg & 1) === 1, single: (arg & 2) === 2, ms: scratchMs[0]!, value: { tag: arg >> 8, payload: header.body.subarray(8) } };
+  const single = (arg & 2) === 2;
+  const message: Message = { tag: arg >> 8, payload: header.body.subarray(8) };
+  const outcome = { ok: (arg & 1) === 1, ms: scratchMs[0]! };
+  let ready: { value: unknown } | undefined;
+  try {
+    ready = message.tag === MessageTag.Dumped ? loadsIfImported(message.payload) : { value: decodeMessageSync(message) };
+  } catch (error) {
+    return { ...outcome, value: Promise.reject(error) };
+  }
+  if (ready) return { ...outcome, value: single ? { value: [ready.value] } : ready };
+  return { ...outcome, value: loads(message.payload).then((rebuilt) => (single ? [rebuilt] : rebuilt)) };
 }
 
-export function taskMessage(count: number, first: number, functions: Uint8Array, tasks: Uint8Array): Message {
-  const payload = new Uint8Array(TASK_HEADER + functions.byteLength + tasks.byteLength);
+/** An apply task's payload: its arguments, encoded once when the call is made (so that what cannot travel fails the call). */
+export function applyPayload(args: unknown[], kwargs: Record<string, unknown> | undefined): Uint8Array {
+  // Paths in errors read as the caller wrote them: args[1].cb, kwargs.cb.
+  return dumps({ args, kwargs }, { root: "" }).data;
+}
+
+export async function readApplyPayload(payload: Uint8Array): Promise<{ args: unknown[]; kwargs: Record<string, unknown> | undefined }> {
+  return (await loads(payload)) as { args: unknown[]; kwargs: Record<string, unknown> | undefined };
+}
+
+/** The error of an InitFailed message (what the initializer threw). */
+export function readInitError(header: ResultHeader): Promise<unknown> {
+  return loads(header.body);
+}
+
+/** An error as an InitFailed body. */
+export function encodeError(err: unknown): Uint8Array {
+  try {
+    return dumps(err, { root: "error" }).data;
+  } catch (reason) {
+    return dumps(plainError(err, reason)).data;
+  }
+}
+
+/** A task error that will not serialize as it is: its name, message and stack, or else why it would not. */
+function plainError(value: unknown, reason: unknown): Error {
+  if (value instanceof Error) {
+    const copy = new Error(value.message);
+    copy.name = value.name;
+    copy.stack = value.stack;
+    return copy;
+  }
+  return new MaybeEncodingError(reason, value);
+}
+
+/**
+ * A batch of tasks for one worker, its first numbered `first`, naming every
+ * function its tasks use (a worker loads each once; a message taken back
+ * then never strands a later one). Throws SerializationError when a task
+ * cannot travel.
+ */
+export function taskMessage(first: number, tasks: readonly TaskSpec[], refOf: (fnId: number) => FunctionRef, reportBegin: boolean): Message {
+  const flat: unknown[] = [];
+  const table: unknown[] = [];
+  const named = new Set<number>();
+  for (const task of tasks) {
+    flat.push(task.kind, task.fnId, task.payload);
+    if (named.has(task.fnId)) continue;
+    named.add(task.fnId);
+    table.push(task.fnId, refOf(task.fnId));
+  }
+  const encoded = dumps(flat).data;
+  const functions = dumps(table).data;
+  const payload = new Uint8Array(TASK_HEADER + functions.byteLength + encoded.byteLength);
   const view = new DataView(payload.buffer);
-  view.setUint32(0, count, true);
+  view.setUint32(0, tasks.length, true);
   view.setUint32(4, first >>> 0, true);
   view.setUint32(8, functions.byteLength, true);
+  view.setUint32(12, reportBegin ? REPORT_BEGIN : 0, true);
   payload.set(functions, TASK_HEADER);
-  payload.set(tasks, TASK_HEADER + functions.byteLength);
+  payload.set(encoded, TASK_HEADER + functions.byteLength);
   return { tag: TAG, payload };
 }
-
 export const STOP: Message = { tag: TAG, payload: new Uint8Array(TASK_HEADER) };
 
 export interface TaskBatch {
@@ -159,15 +250,34 @@ export interface TaskBatch {
   first: number;
   functions: Uint8Array;
   tasks: Uint8Array;
+  /** Send a Begun message as each task begins. */
+  reportBegin: boolean;
 }
 
+/** A task message's header: which tasks it carries (the bodies are read by the two functions below). */
 export function readTasks(message: Message): TaskBatch {
   const { payload } = message;
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const count = view.getUint32(0, true);
   const first = view.getUint32(4, true);
   const split = TASK_HEADER + view.getUint32(8, true);
-  return { count, first, functions: payload.subarray(TASK_HEADER, split), tasks: payload.subarray(split) };
+  const reportBegin = (view.getUint32(12, true) & REPORT_BEGIN) !== 0;
+  return { count, first, functions: payload.subarray(TASK_HEADER, split), tasks: payload.subarray(split), reportBegin };
+}
+
+/** The functions a batch names: id and reference, each. */
+export async function readFunctions(batch: TaskBatch): Promise<Array<[number, FunctionRef]>> {
+  const entries = (await loads(batch.functions)) as unknown[];
+  const out: Array<[number, FunctionRef]> = [];
+  for (let i = 0; i < entries.length; i += 2) out.push([entries[i] as number, entries[i + 1] as FunctionRef]);
+  return out;
+}
+
+export async function readTaskSpecs(batch: TaskBatch): Promise<TaskSpec[]> {
+  const flat = (await loads(batch.tasks)) as unknown[];
+  const out: TaskSpec[] = [];
+  for (let at = 0; at < flat.length; at += TASK_STRIDE) out.push({ kind: flat[at] as TaskKind, fnId: flat[at + 1] as number, payload: flat[at + 2] });
+  return out;
 }
 
 /** Whether the task numbered `ordinal` has begun, given the worker's published mark (ordinal + 1 of the last task it began); wraps at 2^32. */

@@ -9,7 +9,7 @@
  * the result settles; one that throws is reported as an uncaught exception
  * of its own and does not disturb the pool.
  *
- * Talks to: pool.ts.
+ * Talks to: pool/engine.ts (and any other engine: pool/api.ts) settles them.
  */
 import { TimeoutError } from "../errors.ts";
 import { handled, parseWait, settleWithin, type Wait } from "../waiting.ts";

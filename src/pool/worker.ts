@@ -14,15 +14,13 @@
  * (MaybeEncodingError), an error that cannot be its name, message and
  * stack: never a lost worker.
  *
- * Talks to: pool/protocol.ts; pool.ts starts it as a Process target.
+ * Talks to: pool/protocol.ts; pool/engine.ts starts it as a Process target.
  */
-import { registerTarget, loadFunction, type FunctionRef } from "../functionRefs.ts";
-import { dumps, encodeMessage, loads, type Message } from "../reduction.ts";
+import { registerTarget, loadFunction } from "../functionRefs.ts";
 import { runAsync } from "../synchronize.ts";
 import type { RawArray } from "../sharedctypes.ts";
-import { MaybeEncodingError } from "../errors.ts";
 import { whileBootstrapping } from "../process.ts";
-import { PoolChannel, ResultKind, TASK_STRIDE, TaskKind, outcomeMessage, readTasks, resultMessage, type TaskBatch } from "./protocol.ts";
+import { PoolChannel, ResultKind, TaskKind, encodeError, outcomeMessage, readApplyPayload, readFunctions, readTaskSpecs, readTasks, resultMessage, type TaskBatch, type TaskSpec } from "./protocol.ts";
 
 type Loaded = { fn: (...args: unknown[]) => unknown } | { error: unknown };
 
@@ -53,8 +51,8 @@ class Worker {
     this.#startedWord = setup.started.view;
   }
 
-  #send(kind: ResultKind, body?: Uint8Array): void {
-    this.#setup.results.channel.tryWrite(resultMessage(this.#setup.slot, this.#setup.generation, kind, 0, body), false);
+  #send(kind: ResultKind, body?: Uint8Array, arg = 0): void {
+    this.#setup.results.channel.tryWrite(resultMessage(this.#setup.slot, this.#setup.generation, kind, arg, body), false);
   }
 
   async run(): Promise<void> {
@@ -79,10 +77,10 @@ class Worker {
   }
 
   async #runBatch(batch: TaskBatch): Promise<void> {
-    let list: unknown[];
+    let list: TaskSpec[];
     try {
-      if (batch.functions.byteLength > 0) await whileBootstrapping(() => this.#loadFunctions(batch.functions));
-      list = (await loads(batch.tasks)) as unknown[];
+      await whileBootstrapping(() => this.#loadFunctions(batch));
+      list = await readTaskSpecs(batch);
     } catch (err) {
       // Nothing of this batch can run: every task in it fails with the reason.
       for (let i = 0; i < batch.count; i++) {
@@ -92,29 +90,28 @@ class Worker {
       return;
     }
     for (let i = 0; i < batch.count; i++) {
-      const at = i * TASK_STRIDE;
+      const task = list[i]!;
       this.#begin(batch.first + i);
+      if (batch.reportBegin) this.#send(ResultKind.Begun, undefined, batch.first + i);
       const start = performance.now();
       let ok = true;
       let value: unknown;
       try {
-        value = this.#runTask(list[at] as TaskKind, list[at + 1] as number, list[at + 2]);
+        value = this.#runTask(task.kind, task.fnId, task.payload);
         if (isThenable(value)) value = await value;
       } catch (err) {
         ok = false;
         value = err;
       }
-      this.#finish(ok, value, performance.now() - start, list[at] as TaskKind);
+      this.#finish(ok, value, performance.now() - start, task.kind !== TaskKind.Apply);
     }
   }
 
-  async #loadFunctions(table: Uint8Array): Promise<void> {
-    const entries = (await loads(table)) as unknown[];
-    for (let i = 0; i < entries.length; i += 2) {
-      const id = entries[i] as number;
+  async #loadFunctions(batch: TaskBatch): Promise<void> {
+    for (const [id, ref] of await readFunctions(batch)) {
       if (this.#functions.has(id)) continue;
       try {
-        this.#functions.set(id, { fn: (await loadFunction(entries[i + 1] as FunctionRef)) as (...args: unknown[]) => unknown });
+        this.#functions.set(id, { fn: (await loadFunction(ref)) as (...args: unknown[]) => unknown });
       } catch (error) {
         this.#functions.set(id, { error });
       }
@@ -128,10 +125,7 @@ class Worker {
     if ("error" in loaded) throw loaded.error;
     const fn = loaded.fn;
     if (kind === TaskKind.Apply) {
-      return loads(payload as Uint8Array).then((decoded) => {
-        const { args, kwargs } = decoded as { args: unknown[]; kwargs: Record<string, unknown> | undefined };
-        return kwargs === undefined ? fn(...args) : fn(...args, kwargs);
-      });
+      return readApplyPayload(payload as Uint8Array).then(({ args, kwargs }) => (kwargs === undefined ? fn(...args) : fn(...args, kwargs)));
     }
     const items = payload as unknown[];
     // Filled by push, not preallocated: V8 serializes a holey array element by element, several times slower.
@@ -161,37 +155,9 @@ class Worker {
   }
 
   /** Send a task's outcome, and how long it ran (the parent sizes its batches by it). */
-  #finish(ok: boolean, value: unknown, ms: number, kind?: TaskKind): void {
+  #finish(ok: boolean, value: unknown, ms: number, chunk = false): void {
     this.#completed++;
-    const single = ok && kind !== TaskKind.Apply && kind !== undefined && (value as unknown[]).length === 1;
-    const sent = single ? (value as unknown[])[0] : value;
-    let encoded: Message;
-    try {
-      encoded = encodeMessage(sent, "result");
-    } catch (reason) {
-      encoded = encodeMessage(ok ? new MaybeEncodingError(reason, sent) : plainError(sent, reason));
-      ok = false;
-    }
-    this.#setup.results.channel.tryWrite(outcomeMessage(this.#setup.slot, this.#setup.generation, ok, single && ok, ms, encoded), false);
-  }
-}
-
-/** A task error that will not serialize as it is: its name, message and stack, or else why it would not. */
-function plainError(value: unknown, reason: unknown): Error {
-  if (value instanceof Error) {
-    const copy = new Error(value.message);
-    copy.name = value.name;
-    copy.stack = value.stack;
-    return copy;
-  }
-  return new MaybeEncodingError(reason, value);
-}
-
-function encodeError(err: unknown): Uint8Array {
-  try {
-    return dumps(err, { root: "error" }).data;
-  } catch (reason) {
-    return dumps(plainError(err, reason)).data;
+    this.#setup.results.channel.tryWrite(outcomeMessage(this.#setup.slot, this.#setup.generation, ok, value, ms, chunk), false);
   }
 }
 

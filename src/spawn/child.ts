@@ -9,11 +9,10 @@
 import { loads, type Handle } from "../reduction.ts";
 import { ParentProcess, Process, selfProcess, setBootstrapping, setCurrentProcess, type Target } from "../process.ts";
 import type { StartMethod } from "../context.ts";
-import { builtin } from "../runtime.ts";
 import { silenceNodeTest } from "./testFiles.ts";
 import { enableTypeScriptLoader } from "./typescript.ts";
 
-const { inspect } = builtin("node:util");
+import { reportUncaught } from "./uncaught.ts";
 
 /** What a child needs to know about itself before it can read the rest of the payload. */
 export interface ChildHeader {
@@ -34,10 +33,6 @@ interface ChildBody {
   args: unknown[];
   kwargs?: Record<string, unknown>;
   this: Record<string, unknown>;
-}
-
-export function reportUncaught(name: string, err: unknown): void {
-  process.stderr.write(`Process ${name}:\n${inspect(err)}\n`);
 }
 
 /**

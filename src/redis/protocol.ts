@@ -1,0 +1,85 @@
+/*
+ * What the Redis pool and `multiproc worker` agree on: key names, the job's
+ * data, the result message and the script that delivers it, and the lock
+ * timings of BullMQ's stalled-job check.
+ *
+ * Results do not travel as BullMQ return values: those are copied into the
+ * queue's event stream, which BullMQ trims (events can be missed) and which
+ * would keep them after the pool is gone. A worker appends each outcome to
+ * its pool's own list instead, with one script that also checks the pool is
+ * still alive, so a worker finishing late never recreates a key of a pool
+ * that has closed.
+ *
+ * Talks to: redis.ts (the pool side), redis/worker.ts (the worker side).
+ */
+import type { TaskKind } from "../pool/protocol.ts";
+
+/** BullMQ key prefix unless the caller names another. */
+export const DEFAULT_PREFIX = "multiproc";
+
+/**
+ * A worker holds a job's lock for LOCK_DURATION_MS, renewing it every half
+ * of that; every STALLED_INTERVAL_MS some worker looks for active jobs whose
+ * lock lapsed. A job whose worker vanished runs again after about
+ * LOCK_DURATION_MS + STALLED_INTERVAL_MS (at most twice that), once; a second
+ * stall fails it, and the pool rejects it with WorkerLostError.
+ */
+export const LOCK_DURATION_MS = 10_000;
+export const STALLED_INTERVAL_MS = 5_000;
+export const MAX_STALLED_COUNT = 1;
+
+/** The pool's keys expire this long after its process stops renewing them (it died without closing). */
+export const POOL_TTL_MS = 60_000;
+
+/** The keys of one pool, all under its queue's prefix and named by the pool's id. */
+export function poolKeys(prefix: string, queue: string, poolId: string): { alive: string; results: string; notify: string } {
+  const base = `${prefix}:${queue}:mp:${poolId}`;
+  return { alive: `${base}:alive`, results: `${base}:results`, notify: `${base}:notify` };
+}
+
+/** Where the pool tells workers to stop jobs (pub/sub, one channel per queue). */
+export function cancelChannel(prefix: string, queue: string): string {
+  return `${prefix}:${queue}:mp:cancel`;
+}
+
+export interface CancelMessage {
+  pool: string;
+  /** These jobs only; absent: every job of the pool. */
+  jobs?: string[];
+}
+
+/** A BullMQ job's data: one task of a pool call. */
+export interface TaskData {
+  pool: string;
+  /** The function's module relative to the project root, with `/` separators. */
+  module: string;
+  name: string;
+  registered?: true;
+  kind: TaskKind;
+  /** Milliseconds the task may run on the worker; null: no limit. */
+  timeout: number | null;
+  /** The call has a timeout or a signal: the worker runs it so that it can be stopped (alone in a child, which costs ~1 ms). */
+  guarded: boolean;
+  /** Base64 of reduction.dumps: {args, kwargs} for apply, the items for map/starmap. */
+  payload: string;
+}
+
+/** KEYS: alive, results, notify; ARGV: message. Returns 0 when the pool is gone (the outcome is dropped). */
+export const DELIVER_SCRIPT = `
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('PUBLISH', KEYS[3], '')
+return 1`;
+
+/** One outcome: the BullMQ job id, ok or not, then the dumped value or error. */
+export function encodeOutcome(jobId: string, ok: boolean, data: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from(`${jobId}\n${ok ? 1 : 0}`), data]);
+}
+
+export function decodeOutcome(message: Buffer): { jobId: string; ok: boolean; data: Buffer } {
+  const newline = message.indexOf(10);
+  if (newline < 0) throw new Error("malformed outcome from a worker");
+  return { jobId: message.toString("utf8", 0, newline), ok: message[newline + 1] === 0x31, data: message.subarray(newline + 2) };
+}

@@ -1,0 +1,151 @@
+/*
+ * Redis for the Redis tests and benches: a private redis-server on a free
+ * port (needed to stop it), else REDIS_URL; and `multiproc worker`
+ * processes, each in its own process group as if on its own machine.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Redis } from "ioredis";
+
+export const root = fileURLToPath(new URL("..", import.meta.url));
+const cli = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
+/** The built bin: for tasks that import the package by name (dist), so that one process does not load src and dist both. */
+export const builtCli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
+
+/** What this test process started, killed when it exits however it exits. */
+const owned = new Set<() => void>();
+process.on("exit", () => {
+  for (const kill of owned) kill();
+});
+
+export function haveRedisServer(): boolean {
+  return spawnSync("redis-server", ["--version"]).status === 0;
+}
+
+/** Why the Redis suite cannot run here, or undefined when it can. */
+export function redisMissing(): string | undefined {
+  if (haveRedisServer() || process.env.REDIS_URL) return undefined;
+  const why = "no redis-server on PATH and REDIS_URL is not set";
+  if (process.env.MULTIPROC_REQUIRE_REDIS === "1") throw new Error(`MULTIPROC_REQUIRE_REDIS=1 but ${why}`);
+  process.stderr.write(`# Redis suite NOT RUN: ${why} (install redis-server or set REDIS_URL)\n`);
+  return why;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
+export class RedisServer {
+  process: ChildProcess | undefined;
+  constructor(
+    readonly url: string,
+    readonly port: number,
+  ) {}
+
+  /** A private server (when the binary is on PATH and `shared` is false or REDIS_URL unset), else REDIS_URL. */
+  static async start(shared = true): Promise<RedisServer> {
+    if (shared && process.env.REDIS_URL) return new RedisServer(process.env.REDIS_URL, 0);
+    const port = await freePort();
+    const server = new RedisServer(`redis://127.0.0.1:${port}`, port);
+    await server.#spawn();
+    return server;
+  }
+
+  async #spawn(): Promise<void> {
+    const child = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    this.process = child;
+    owned.add(() => child.kill("SIGKILL"));
+    const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    client.on("error", () => undefined);
+    for (let i = 0; ; i++) {
+      try {
+        await client.connect();
+        await client.ping();
+        break;
+      } catch {
+        if (i > 200) throw new Error("redis-server did not start");
+        client.disconnect();
+        await sleep(50);
+      }
+    }
+    client.disconnect();
+  }
+
+  pause(): void {
+    this.process?.kill("SIGSTOP");
+  }
+
+  resume(): void {
+    this.process?.kill("SIGCONT");
+  }
+
+  async stop(): Promise<void> {
+    const child = this.process;
+    if (!child || child.exitCode !== null) return;
+    child.kill("SIGCONT");
+    child.kill("SIGKILL");
+    await once(child, "exit");
+  }
+}
+
+/** A `multiproc worker` in a process group of its own; its log lines are kept. */
+export class WorkerProcess {
+  readonly child: ChildProcess;
+  log = "";
+
+  constructor(url: string, queue: string, extra: string[] = [], program = cli) {
+    this.child = spawn(process.execPath, ["--import", "tsx", program, "worker", "--redis", url, "--queue", queue, "--root", root, "--processes", "1", ...extra], {
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    owned.add(() => this.killGroup());
+    this.child.stdout!.on("data", (chunk: Buffer) => (this.log += chunk.toString()));
+    this.child.stderr!.on("data", (chunk: Buffer) => (this.log += chunk.toString()));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  async started(): Promise<void> {
+    while (!this.log.includes(" started ")) {
+      if (this.child.exitCode !== null) throw new Error(`worker exited: ${this.log}`);
+      await sleep(25);
+    }
+  }
+
+  /** SIGKILL the worker and its children: the machine is gone. */
+  killGroup(): void {
+    try {
+      process.kill(-this.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+
+  async exited(): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) await once(this.child, "exit");
+    return this.child.exitCode;
+  }
+}
+
+/** Keys under `pattern` (SCAN, never KEYS). */
+export async function scanKeys(url: string, pattern: string): Promise<string[]> {
+  const client = new Redis(url);
+  const keys: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, batch] = await client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== "0");
+  await client.quit();
+  return keys;
+}
