@@ -14,6 +14,7 @@
 #include "sync.h"
 #include "waiter.h"
 #include "shm.h"
+#include "room.h"
 #include <stddef.h>
 #include <string.h>
 #include <netdb.h>
@@ -243,6 +244,21 @@ static napi_value segment_discard(napi_env env, napi_callback_info info) {
   return make_int(env, mp_segment_discard(id, offset, length));
 }
 
+/* memoryRoom(path | null): the bytes a shared allocation may still commit (room.c); `path`: also the free space of that filesystem. */
+static napi_value memory_room(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  char path[4096];
+  size_t length = 0;
+  napi_valuetype type = napi_undefined;
+  if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) != napi_ok) return NULL;
+  if (argc >= 1) napi_typeof(env, arg, &type);
+  int has_path = type == napi_string && napi_get_value_string_utf8(env, arg, path, sizeof path, &length) == napi_ok;
+  napi_value out;
+  if (napi_create_double(env, mp_room(-1, has_path ? path : NULL), &out) != napi_ok) return NULL;
+  return out;
+}
+
 /* futexWait(id, byteOffset, expected, timeoutMs < 0 for none): 0 woken, 1 timed out, 2 value changed; blocks. */
 static napi_value futex_wait(napi_env env, napi_callback_info info) {
   INT_ARG(id, 0);
@@ -396,6 +412,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"segmentInode", NULL, segment_inode, NULL, NULL, NULL, napi_default, NULL},
       {"segmentGrow", NULL, segment_grow, NULL, NULL, NULL, napi_default, NULL},
       {"segmentDiscard", NULL, segment_discard, NULL, NULL, NULL, napi_default, NULL},
+      {"memoryRoom", NULL, memory_room, NULL, NULL, NULL, napi_default, NULL},
       {"futexWait", NULL, futex_wait, NULL, NULL, NULL, napi_default, NULL},
       {"futexWake", NULL, futex_wake, NULL, NULL, NULL, napi_default, NULL},
       {"threadId", NULL, thread_id, NULL, NULL, NULL, napi_default, NULL},

@@ -204,7 +204,7 @@ export class Channel {
 
   /** A new channel; `maxsize` > 0 bounds how many messages it holds. */
   static create(maxsize = 0): Channel {
-    const channel = new Channel(Segment.create(DATA + INITIAL_CAPACITY, DATA + MAX_CAPACITY));
+    const channel = new Channel(Segment.create(DATA + INITIAL_CAPACITY, DATA + MAX_CAPACITY, "creating a queue or pipe"));
     channel.#words[MAXSIZE] = Math.max(0, maxsize);
     channel.#positions[CAPACITY_AT[0]] = INITIAL_CAPACITY;
     return channel;
@@ -328,8 +328,13 @@ export class Channel {
     const old = before.capacity;
     let capacity = old * 2;
     while (((before.tail - before.head) >>> 0) + need > capacity) capacity *= 2;
-    if (capacity > MAX_CAPACITY) throw new RangeError(`the queue would need more than ${MAX_CAPACITY} bytes of messages waiting`);
-    this.#header.grow(DATA + old, DATA + capacity);
+    if (capacity > MAX_CAPACITY) {
+      throw new RangeError(
+        `a queue or pipe holds at most ${MAX_CAPACITY} bytes (2 GiB) of unread messages, and this one would need ${capacity}: ` +
+          "read some first, or bound the queue (new Queue(maxsize)) so that put() waits",
+      );
+    }
+    this.#header.grow(DATA + old, DATA + capacity, "growing a queue or pipe");
     const start = before.head & (old - 1);
     const wrapped = Math.max(0, start + ((before.tail - before.head) >>> 0) - old);
     this.#reach(capacity);
@@ -438,7 +443,9 @@ export class Channel {
   }
 
   #checkSize(message: Message): void {
-    if (message.payload.length > MAX_MESSAGE) throw new RangeError(`a message of ${message.payload.length} bytes is too large (at most ${MAX_MESSAGE})`);
+    if (message.payload.length > MAX_MESSAGE) {
+      throw new RangeError(`a message of ${message.payload.length} bytes is too large: a queue or pipe carries messages of at most ${MAX_MESSAGE} bytes (1 GiB - 64)`);
+    }
   }
 
   /** With the write lock taken: write, let the lock go, wake a reader. False when bounded and full. */
@@ -641,7 +648,7 @@ export class Channel {
       }
       this.#pruneDead(end);
     }
-    throw new Error(`more than ${ENTRIES} live holders of one ${end === "read" ? "reading" : "writing"} end of a pipe`);
+    throw new Error(`a pipe end has at most ${ENTRIES} live holders (processes or threads that hold it open), and its ${end === "read" ? "reading" : "writing"} end already has them`);
   }
 
   #pruneDead(end: End): void {

@@ -25,9 +25,38 @@ interface SegmentState {
   holders: Array<{ pid: number; fd: number }>;
 }
 
-function check(result: number, what: string): number {
+const ENOMEM = 12;
+
+/** `result`, or the error its -errno means; `asked`: the bytes the call was about to commit. */
+function check(result: number, what: string, asked: number): number {
   if (result >= 0) return result;
-  throw segmentError(-result, what);
+  throw -result === ENOMEM ? roomError(asked, what) : segmentError(-result, what);
+}
+
+function formatBytes(n: number): string {
+  if (n >= 2 ** 60) return "unlimited";
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let unit = 0;
+  let value = n;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${n} bytes` : `${value.toFixed(1)} ${units[unit]} (${n} bytes)`;
+}
+
+/**
+ * The error of a shared allocation larger than what this process may still
+ * commit (native/room.c refuses it before any page is taken). `path`: the
+ * filesystem whose free space also counted (/dev/shm for SharedMemory).
+ */
+export function roomError(asked: number, what: string, path: string | null = null): RangeError {
+  const room = native().memoryRoom(path);
+  const limits = `MemAvailable, this process's memory cgroup limit${path ? ` and the free space of ${path}` : ""}, whichever is lowest`;
+  const error = new RangeError(
+    `${what}: cannot allocate ${formatBytes(asked)} of shared memory: only ${formatBytes(Math.floor(room))} available (${limits}) (ENOMEM)`,
+  );
+  return Object.assign(error, { code: "ENOMEM" });
 }
 
 function segmentError(errno: number, what: string): Error {
@@ -61,11 +90,12 @@ export class Segment {
   /**
    * A new segment of `size` bytes. `reserve` > size maps that much address
    * space for a segment that will grow (grow()); only the part the file
-   * covers may be touched, through window().
+   * covers may be touched, through window(). `what` starts the error
+   * message when the machine cannot hold it.
    */
-  static create(size: number, reserve = size): Segment {
+  static create(size: number, reserve = size, what = "creating a shared segment"): Segment {
     if (!Number.isSafeInteger(size) || size <= 0) throw new RangeError(`segment size must be a positive integer, got ${size}`);
-    return new Segment(check(native().segmentCreate(size, reserve), "creating a shared segment"), [], reserve > size ? size : 0);
+    return new Segment(check(native().segmentCreate(size, reserve), what, size), [], reserve > size ? size : 0);
   }
 
   /** Map a segment another process sent; `populate`: fill its page tables now (for one used whole, as an array is); `reserve` as in create(). */
@@ -99,13 +129,13 @@ export class Segment {
   }
 
   /** Make the file at least `size` bytes, reserving [from, size); the mapping must cover it (see create). */
-  grow(from: number, size: number): void {
-    check(native().segmentGrow(this.id, from, size), "growing a shared segment");
+  grow(from: number, size: number, what = "growing a shared segment"): void {
+    check(native().segmentGrow(this.id, from, size), what, size - from);
   }
 
   /** Free the pages of [offset, offset + length); they read as zeros until written. */
   discard(offset: number, length: number): void {
-    check(native().segmentDiscard(this.id, offset, length), "freeing shared pages");
+    check(native().segmentDiscard(this.id, offset, length), "freeing shared pages", 0);
   }
 
   /** Block while the word at `index` (an Int32 index) equals `expected`; see native.futexWait. */
@@ -167,13 +197,13 @@ interface Arena {
 
 const arenas = shared("heap.arenas", () => ({ current: null as Arena | null }));
 
-/** `size` bytes of zeroed shared memory, aligned to a cache line. */
-export function allocate(size: number): Block {
+/** `size` bytes of zeroed shared memory, aligned to a cache line; `what` names the object in errors. */
+export function allocate(size: number, what = "allocating shared memory"): Block {
   const rounded = Math.ceil(Math.max(size, 1) / SLOT) * SLOT;
-  if (rounded > ARENA_SIZE / 4) return new Block(Segment.create(rounded), 0, rounded);
+  if (rounded > ARENA_SIZE / 4) return new Block(Segment.create(rounded, rounded, what), 0, rounded);
   let arena = arenas.current;
   if (!arena || arena.next + rounded > ARENA_SIZE) {
-    arena = { segment: Segment.create(ARENA_SIZE), next: 0 };
+    arena = { segment: Segment.create(ARENA_SIZE, ARENA_SIZE, what), next: 0 };
     arenas.current = arena;
   }
   const block = new Block(arena.segment, arena.next, rounded);

@@ -43,6 +43,12 @@ export interface NativeAddon {
   segmentDiscard(id: number, offset: number, length: number): number;
   /** The descriptor this process holds the segment by. */
   segmentFd(id: number): number;
+  /**
+   * The bytes a shared allocation may still commit: the lowest of MemAvailable, the memory cgroup limits
+   * minus their usage, and (with `path`) that filesystem's free space. Creation and growth return -ENOMEM
+   * past it, before any page is committed.
+   */
+  memoryRoom(path: string | null): number;
   /** Block while the 32-bit word at `offset` holds `expected`: 0 woken, 1 timed out, 2 changed. timeoutMs < 0: no limit. */
   futexWait(id: number, offset: number, expected: number, timeoutMs: number): number;
   futexWake(id: number, offset: number, count: number): number;

@@ -44,13 +44,14 @@
  * Both travel to other processes by reference (their name): the receiver
  * attaches. Talks to: native.ts (shm.c), reduction.ts.
  */
+import { roomError } from "./heap.ts";
 import { native } from "./native.ts";
 import { reduce, registerRebuilder, type Reduction } from "./reduction.ts";
 import { builtin, shared } from "./runtime.ts";
 
 const { closeSync } = builtin("node:fs");
 const { getSystemErrorName } = builtin("node:util");
-const { EEXIST, EINVAL } = builtin("node:os").constants.errno;
+const { EEXIST, EINVAL, ENOMEM } = builtin("node:os").constants.errno;
 
 export interface SharedMemoryOptions {
   /** The segment's name, without the leading slash; generated (`psm_` + 8 hex digits) when creating without one. */
@@ -181,6 +182,7 @@ export class SharedMemory implements Disposable {
     } else {
       opened = addon.shmOpen(name, false, 0);
     }
+    if (opened === -ENOMEM && create) throw roomError(size, `creating SharedMemory '${name}'`, "/dev/shm");
     if (typeof opened === "number") {
       const detail = opened === -EINVAL && !create ? "the segment is empty (size 0): not set up, or not made to be attached" : undefined;
       throw systemError(opened, "shm_open", name, detail);

@@ -124,10 +124,18 @@ function lockFrom(option: unknown): SharedLock | null {
   throw new TypeError(`lock must be true, false, a Lock or an RLock; got ${option === null ? "null" : typeof option}`);
 }
 
+/**
+ * What ctypes refuses: another type, and for integer codes a number that is
+ * not an integer (NaN, Infinity, 1.5). An integer outside the code's range
+ * is stored wrapped, as ctypes and typed arrays do (c_byte(300) is 44).
+ */
 function checkElement(kind: Kind, typecode: string, value: unknown, what: string): void {
   const expected = kind.bigint ? "bigint" : "number";
   if (typeof value !== expected) {
     throw new TypeError(`${what} of typecode '${typecode}' must be a ${expected}, got ${typeof value}`);
+  }
+  if (kind.atomic && !kind.bigint && !Number.isInteger(value)) {
+    throw new TypeError(`${what} of integer typecode '${typecode}' must be an integer, got ${String(value)}`);
   }
 }
 
@@ -156,51 +164,58 @@ export class RawValue<C extends Typecode = Typecode> {
   readonly typecode: C;
   readonly #block: Block;
   readonly #view: AnyView;
-  readonly #atomic: boolean;
+  readonly #kind: Kind;
 
   constructor(typecode: C, init?: ElementOf<C>, options: Reopen = {}) {
     const kind = kindOf(typecode);
     this.typecode = typecode;
-    this.#atomic = kind.atomic;
+    this.#kind = kind;
     const reopened = options[onBlock];
     if (reopened) checkArrived(reopened.block, kind.size);
     else if (init !== undefined) checkElement(kind, typecode, init, "the initial value");
-    this.#block = reopened?.block ?? allocate(kind.size);
+    this.#block = reopened?.block ?? allocate(kind.size, `creating a shared Value('${typecode}')`);
     this.#view = new kind.array(this.#block.segment.buffer, this.#block.offset, 1);
     if (!reopened && init !== undefined) this.value = init;
   }
 
   /** The value: one memory access, atomic for integer codes; does not take any lock. */
   get value(): ElementOf<C> {
-    return (this.#atomic ? atomics.load(this.#view, 0) : this.#view[0]) as ElementOf<C>;
+    return (this.#kind.atomic ? atomics.load(this.#view, 0) : this.#view[0]) as ElementOf<C>;
   }
 
   set value(value: ElementOf<C>) {
-    if (this.#atomic) atomics.store(this.#view, 0, value);
+    checkElement(this.#kind, this.typecode, value, "a value");
+    if (this.#kind.atomic) atomics.store(this.#view, 0, value);
     else (this.#view as LooseView)[0] = value;
+  }
+
+  /** The integer-code check the atomic methods make of their arguments. */
+  #integer(method: string, ...values: unknown[]): void {
+    if (!this.#kind.atomic) throw notInteger(this.typecode, method);
+    for (const value of values) checkElement(this.#kind, this.typecode, value, `the argument of ${method}()`);
   }
 
   /** Atomically add `n`; returns the value before (Atomics.add). Integer codes only. */
   add(this: RawValue<C & IntegerTypecode>, n: ElementOf<C>): ElementOf<C> {
-    if (!this.#atomic) throw notInteger(this.typecode, "add");
+    this.#integer("add", n);
     return atomics.add(this.#view, 0, n) as ElementOf<C>;
   }
 
   /** Atomically subtract `n`; returns the value before. Integer codes only. */
   sub(this: RawValue<C & IntegerTypecode>, n: ElementOf<C>): ElementOf<C> {
-    if (!this.#atomic) throw notInteger(this.typecode, "sub");
+    this.#integer("sub", n);
     return atomics.sub(this.#view, 0, n) as ElementOf<C>;
   }
 
   /** Atomically store `value`; returns the value before. Integer codes only. */
   exchange(this: RawValue<C & IntegerTypecode>, value: ElementOf<C>): ElementOf<C> {
-    if (!this.#atomic) throw notInteger(this.typecode, "exchange");
+    this.#integer("exchange", value);
     return atomics.exchange(this.#view, 0, value) as ElementOf<C>;
   }
 
   /** Store `replacement` if the value is `expected`; returns the value before either way. Integer codes only. */
   compareExchange(this: RawValue<C & IntegerTypecode>, expected: ElementOf<C>, replacement: ElementOf<C>): ElementOf<C> {
-    if (!this.#atomic) throw notInteger(this.typecode, "compareExchange");
+    this.#integer("compareExchange", expected, replacement);
     return atomics.compareExchange(this.#view, 0, expected, replacement) as ElementOf<C>;
   }
 
@@ -330,10 +345,16 @@ const indexAccess: ProxyHandler<RawArray> = {
     if (indexLike(prop)) {
       const index = indexIn(prop as string, target.length);
       if (index !== undefined) {
+        checkElement(KINDS[target.typecode], target.typecode, value, `element ${index}`);
         if (target.atomic) atomics.store(target.view, index, value as number | bigint);
         else (target.view as LooseView)[index] = value as number;
         return true;
       }
+    }
+    // A property the array does not have would live in this process only and never reach shared memory.
+    if (!(prop in target)) {
+      const shown = typeof prop === "string" ? JSON.stringify(prop) : String(prop);
+      throw new TypeError(`a shared array index must be an integer from 0 to ${target.length - 1}, got ${shown}`);
     }
     return Reflect.set(target, prop, value, receiver);
   },
@@ -361,6 +382,7 @@ const indexAccess: ProxyHandler<RawArray> = {
   },
   defineProperty(target, prop, descriptor) {
     if (indexLike(prop) && Number.isInteger(Number(prop))) throw new TypeError("cannot define a property at an index of a shared array; assign the element instead");
+    if (!(prop in target)) throw new TypeError(`cannot add property ${String(prop)} to a shared array: it would never reach shared memory`);
     return Reflect.defineProperty(target, prop, descriptor);
   },
   deleteProperty(target, prop) {
@@ -402,7 +424,7 @@ export class RawArray<C extends Typecode = Typecode> {
       values = initialValues(kind, typecode, sizeOrValues);
       length = values.length;
     }
-    const block = reopened?.block ?? allocate(length * kind.size);
+    const block = reopened?.block ?? allocate(length * kind.size, `creating a shared array of ${length} '${typecode}'`);
     this.typecode = typecode;
     this.length = length;
     this.view = new kind.array(block.segment.buffer, block.offset, length) as ViewOf<C>;

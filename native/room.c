@@ -1,0 +1,110 @@
+/*
+ * The check every shared allocation makes before it commits a page
+ * (issue 12): a memfd or a tmpfs file can be given more pages than the
+ * machine has, and then the kernel's OOM killer picks a victim, on a shared
+ * machine anyone's. Asking first turns that into an error naming both sizes.
+ * The answer is a snapshot: another program may take the memory meanwhile,
+ * which posix_fallocate then reports as ENOSPC.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/statfs.h>
+
+#include "room.h"
+
+/* The first number in a small file, or -1 ("max" and unreadable files are no limit). */
+static double read_number(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char text[64];
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  text[n] = '\0';
+  char *end;
+  double value = strtod(text, &end);
+  return end == text ? -1 : value;
+}
+
+static double meminfo_available(void) {
+  FILE *f = fopen("/proc/meminfo", "re");
+  if (!f) return -1;
+  char line[128];
+  double kib = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "MemAvailable: %lf kB", &kib) == 1) break;
+  fclose(f);
+  return kib < 0 ? -1 : kib * 1024;
+}
+
+/* This process's cgroup path in the hierarchy whose controller list in /proc/self/cgroup is `controller` ("" for v2, "memory" for v1). */
+static int cgroup_path(const char *controller, char *out, size_t size) {
+  FILE *f = fopen("/proc/self/cgroup", "re");
+  if (!f) return -1;
+  char line[4096];
+  int found = -1;
+  while (fgets(line, sizeof line, f)) {
+    char *first = strchr(line, ':');
+    char *second = first ? strchr(first + 1, ':') : NULL;
+    if (!second) continue;
+    *second = '\0';
+    if (strcmp(first + 1, controller) != 0) continue;
+    char *path = second + 1;
+    path[strcspn(path, "\n")] = '\0';
+    snprintf(out, size, "%s", path);
+    found = 0;
+    break;
+  }
+  fclose(f);
+  return found;
+}
+
+/*
+ * The least room left under any limit from this process's cgroup up to the
+ * root of the hierarchy mounted at `mount`. Inside a container the mount's
+ * root is usually the container's own cgroup, so paths that do not exist
+ * there are skipped and the mount's root is read too.
+ */
+static double cgroup_room(const char *mount, const char *controller, const char *limit_file, const char *usage_file) {
+  char path[4096];
+  double room = -1;
+  if (cgroup_path(controller, path, sizeof path) != 0) return -1;
+  for (;;) {
+    char limit_at[8192], usage_at[8192];
+    snprintf(limit_at, sizeof limit_at, "%s%s/%s", mount, path, limit_file);
+    snprintf(usage_at, sizeof usage_at, "%s%s/%s", mount, path, usage_file);
+    double limit = read_number(limit_at), usage = read_number(usage_at);
+    /* v1 says "no limit" with a number near 2^63. */
+    if (limit >= 0 && limit < 9e18 && usage >= 0) {
+      double left = limit > usage ? limit - usage : 0;
+      if (room < 0 || left < room) room = left;
+    }
+    if (path[0] == '\0') break;
+    char *slash = strrchr(path, '/');
+    if (!slash) break;
+    *slash = '\0';
+  }
+  return room;
+}
+
+static double lowest(double a, double b) {
+  if (a < 0) return b;
+  if (b < 0) return a;
+  return a < b ? a : b;
+}
+
+double mp_room(int fd, const char *path) {
+  double room = meminfo_available();
+  room = lowest(room, cgroup_room("/sys/fs/cgroup", "", "memory.max", "memory.current"));
+  room = lowest(room, cgroup_room("/sys/fs/cgroup/unified", "", "memory.max", "memory.current"));
+  room = lowest(room, cgroup_room("/sys/fs/cgroup/memory", "memory", "memory.limit_in_bytes", "memory.usage_in_bytes"));
+  struct statfs fs;
+  int known = fd >= 0 ? fstatfs(fd, &fs) == 0 : path ? statfs(path, &fs) == 0 : 0;
+  if (known && fs.f_blocks > 0) room = lowest(room, (double)fs.f_bavail * (double)fs.f_bsize);
+  return room < 0 ? 1e300 : room;
+}
