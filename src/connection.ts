@@ -8,7 +8,7 @@
  * Talks to: reduction.ts (message codec), channel.ts (Pipe), listener.ts.
  */
 import { Channel, type ChannelState, type End, type Holder } from "./channel.ts";
-import { BufferTooShort, TimeoutError, abortError } from "./errors.ts";
+import { BufferTooShort, TimeoutError, abortError, checkBoolean } from "./errors.ts";
 import { abandon, decodeMessage, decodeMessageSync, encodeMessage, MessageTag, reduce, registerRebuilder, type Message, type Reduction } from "./reduction.ts";
 import { deadlineOf, me, runAsync, runSync } from "./synchronize.ts";
 import { handled, parseWait, type Wait } from "./waiting.ts";
@@ -52,7 +52,11 @@ function unframe(message: Message): Message {
   return { tag: frame[0]!, payload: frame.slice(1) };
 }
 
-function bytesOf(buffer: ArrayBufferView | ArrayBuffer, offset: number, size: number | undefined): Uint8Array {
+function bytesOf(buffer: ArrayBufferView | ArrayBuffer, offset: number, size: number | undefined, method: string): Uint8Array {
+  if (!(buffer instanceof ArrayBuffer) && !ArrayBuffer.isView(buffer)) {
+    const got = buffer === null ? "null" : typeof buffer === "object" ? (Object.getPrototypeOf(buffer)?.constructor?.name ?? "object") : typeof buffer;
+    throw new TypeError(`${method} takes bytes (a Buffer, TypedArray, DataView or ArrayBuffer), got ${got}`);
+  }
   const view = buffer instanceof ArrayBuffer ? new Uint8Array(buffer) : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   if (!Number.isInteger(offset) || offset < 0) throw new RangeError("offset is negative");
   if (offset > view.length) throw new RangeError("buffer length < offset");
@@ -112,7 +116,7 @@ export class Connection<S = unknown, R = S> implements Disposable {
   /** Send bytes as one message: `buffer[offset, offset + size)`. */
   sendBytes(buffer: ArrayBufferView | ArrayBuffer, offset = 0, size?: number): void {
     const transport = this.#writer();
-    transport.write({ tag: MessageTag.Bytes, payload: bytesOf(buffer, offset, size) });
+    transport.write({ tag: MessageTag.Bytes, payload: bytesOf(buffer, offset, size, "sendBytes") });
   }
 
   async #read(wait: Wait): Promise<Message> {
@@ -155,12 +159,12 @@ export class Connection<S = unknown, R = S> implements Disposable {
 
   /** Read the next message into `buffer` at `offset`; the number of bytes. BufferTooShort (with the whole message as `data`) if it does not fit. */
   async recvBytesInto(buffer: ArrayBufferView | ArrayBuffer, offset = 0): Promise<number> {
-    const target = bytesOf(buffer, offset, undefined);
+    const target = bytesOf(buffer, offset, undefined, "recvBytesInto");
     return copyInto(target, (await this.#read(undefined)).payload);
   }
 
   recvBytesIntoSync(buffer: ArrayBufferView | ArrayBuffer, offset = 0): number {
-    const target = bytesOf(buffer, offset, undefined);
+    const target = bytesOf(buffer, offset, undefined, "recvBytesIntoSync");
     return copyInto(target, this.#readSync(undefined).payload);
   }
 
@@ -317,6 +321,7 @@ registerRebuilder("PipeConnection", (state) => reopenEnd(state as PipeEndState))
  * ends send and receive. `Pipe(false)`: `[reader, writer]`.
  */
 export function Pipe<T = unknown>(duplex = true): [Connection<T>, Connection<T>] {
+  checkBoolean(duplex, "duplex");
   const forward = Channel.create();
   if (!duplex) return [new Connection(new ChannelTransport(forward, undefined)), new Connection(new ChannelTransport(undefined, forward))];
   const backward = Channel.create();

@@ -102,6 +102,11 @@ function describe(value: unknown): string {
 export class OwnerDiedError extends ProcessError {
 }
 
+/** A boolean option given something else: refused rather than read as truthy (`daemon: "no"` would be true). */
+export function checkBoolean(value: unknown, name: string): void {
+  if (value !== undefined && typeof value !== "boolean") throw new TypeError(`${name} must be a boolean, got ${value === null ? "null" : typeof value}`);
+}
+
 /** The error an aborted wait rejects with: the signal's reason, or a DOMException named AbortError. */
 export function abortError(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException("This operation was aborted", "AbortError");

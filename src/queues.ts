@@ -13,10 +13,11 @@ import { Channel, type ChannelState } from "./channel.ts";
 import { Empty, Full, TimeoutError } from "./errors.ts";
 import { decodeMessage, decodeMessageSync, encodeMessage, reduce, registerRebuilder, type Message, type Reduction } from "./reduction.ts";
 import { deadlineOf, runAsync, runSync } from "./synchronize.ts";
-import { handled, parseWait, type BlockingWaitOptions, type WaitOptions } from "./waiting.ts";
+import { handled, parseWait, type Wait } from "./waiting.ts";
 
 /** How long put/get may wait: ms, or `{ block, timeout, signal }` (DESIGN 1b). */
-export type QueueWait = number | null | undefined | BlockingWaitOptions;
+/** @deprecated The one waiting type is `Wait`. */
+export type QueueWait = Wait;
 
 const DONE = Promise.resolve();
 
@@ -54,7 +55,7 @@ abstract class QueueBase<T> {
   }
 
   /** Remove and return an item, waiting for one as `wait` says; Empty when none came. */
-  get(wait?: QueueWait): Promise<T> {
+  get(wait?: Wait): Promise<T> {
     try {
       const channel = this.channel();
       const message = channel.tryRead();
@@ -73,7 +74,7 @@ abstract class QueueBase<T> {
   }
 
   /** The blocking form of get, for code that may block its thread. */
-  getSync(wait?: number | null | Omit<BlockingWaitOptions, "signal">): T {
+  getSync(wait?: Wait): T {
     const channel = this.channel();
     const { block, timeout } = parseWait(wait);
     const message = block ? runSync(channel.readSteps(deadlineOf(timeout), false, true)) : channel.tryRead();
@@ -127,7 +128,7 @@ export class Queue<T = unknown> extends QueueBase<T> {
   }
 
   /** Put an item, waiting for room (bounded queues) as `wait` says; Full when none came. */
-  put(item: T, wait?: QueueWait): Promise<void> {
+  put(item: T, wait?: Wait): Promise<void> {
     try {
       const channel = this.channel();
       const message = this.encode(item);
@@ -145,7 +146,7 @@ export class Queue<T = unknown> extends QueueBase<T> {
   }
 
   /** The blocking form of put. */
-  putSync(item: T, wait?: number | null | Omit<BlockingWaitOptions, "signal">): void {
+  putSync(item: T, wait?: Wait): void {
     const channel = this.channel();
     const message = this.encode(item);
     const { block, timeout } = parseWait(wait);
@@ -175,7 +176,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   }
 
   /** Resolves once every item put has been marked done; TimeoutError after `timeout`. */
-  join(wait?: number | null | WaitOptions): Promise<void> {
+  join(wait?: Wait): Promise<void> {
     try {
       const channel = this.channel();
       const { timeout, signal } = parseWait(wait);

@@ -44,6 +44,7 @@
  * Both travel to other processes by reference (their name): the receiver
  * attaches. Talks to: native.ts (shm.c), reduction.ts.
  */
+import { checkBoolean } from "./errors.ts";
 import { roomError } from "./heap.ts";
 import { native } from "./native.ts";
 import { reduce, registerRebuilder, type Reduction } from "./reduction.ts";
@@ -162,6 +163,7 @@ export class SharedMemory implements Disposable {
 
   constructor(options: SharedMemoryOptions = {}) {
     if (options === null || typeof options !== "object") throw new TypeError("new SharedMemory({ name?, create?, size? })");
+    checkBoolean(options.create, "create");
     const create = options.create ?? false;
     const size = options.size ?? 0;
     if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) throw new RangeError("'size' must be a positive integer");

@@ -23,7 +23,8 @@
  */
 import { allocate, Block } from "./heap.ts";
 import { reduce, registerRebuilder, type Reduction } from "./reduction.ts";
-import { Lock, RLock, type Acquire, type LockGuard } from "./synchronize.ts";
+import { Lock, RLock, type LockGuard } from "./synchronize.ts";
+import type { Wait } from "./waiting.ts";
 
 /** Python `array` typecodes. */
 export type Typecode = "b" | "B" | "h" | "H" | "i" | "I" | "l" | "L" | "q" | "Q" | "f" | "d";
@@ -259,11 +260,11 @@ class Synchronized<C extends Typecode = Typecode> extends RawValue<C> {
     return this.#lock;
   }
 
-  acquire(options?: Acquire): Promise<boolean> {
+  acquire(options?: Wait): Promise<boolean> {
     return this.#lock.acquire(options);
   }
 
-  acquireSync(options?: Acquire): boolean {
+  acquireSync(options?: Wait): boolean {
     return this.#lock.acquireSync(options);
   }
 
@@ -272,7 +273,7 @@ class Synchronized<C extends Typecode = Typecode> extends RawValue<C> {
   }
 
   /** `await using held = await value.hold()`: the lock, released at scope end. */
-  hold(options?: Acquire): Promise<LockGuard> {
+  hold(options?: Wait): Promise<LockGuard> {
     return this.#lock.hold(options);
   }
 
@@ -480,11 +481,11 @@ class SynchronizedArray<C extends Typecode = Typecode> extends RawArray<C> {
     return this.#lock;
   }
 
-  acquire(options?: Acquire): Promise<boolean> {
+  acquire(options?: Wait): Promise<boolean> {
     return this.#lock.acquire(options);
   }
 
-  acquireSync(options?: Acquire): boolean {
+  acquireSync(options?: Wait): boolean {
     return this.#lock.acquireSync(options);
   }
 
@@ -492,7 +493,7 @@ class SynchronizedArray<C extends Typecode = Typecode> extends RawArray<C> {
     this.#lock.release();
   }
 
-  hold(options?: Acquire): Promise<LockGuard> {
+  hold(options?: Wait): Promise<LockGuard> {
     return this.#lock.hold(options);
   }
 

@@ -16,13 +16,14 @@
 import { native, TIMED_OUT } from "./native.ts";
 import { allocate, Block, type Segment } from "./heap.ts";
 import { reduce, registerRebuilder, type Reduction } from "./reduction.ts";
-import { BrokenBarrierError, OwnerDiedError, TimeoutError, abortError } from "./errors.ts";
-import { parseWait, type BlockingWaitOptions } from "./waiting.ts";
+import { BrokenBarrierError, OwnerDiedError, TimeoutError, abortError, checkBoolean } from "./errors.ts";
+import { parseWait, type Wait } from "./waiting.ts";
 import { shared } from "./runtime.ts";
 import { startTimeOf } from "./procfs.ts";
 
 /** A wait option: ms, or `{ block, timeout, signal }`. */
-export type Acquire = number | null | undefined | BlockingWaitOptions;
+/** @deprecated The one waiting type is `Wait`. */
+export type Acquire = Wait;
 
 const WAITERS = 1 << 30;
 const OWNER = WAITERS - 1;
@@ -203,12 +204,12 @@ abstract class Acquirable {
   /** True from taking over from a holder that died until the next release. */
   ownerDied = false;
 
-  abstract acquire(options?: Acquire): Promise<boolean>;
-  abstract acquireSync(options?: Acquire): boolean;
+  abstract acquire(options?: Wait): Promise<boolean>;
+  abstract acquireSync(options?: Wait): boolean;
   abstract release(): void;
 
   /** Acquire, and get a guard that releases: `await using held = await lock.hold()`. Throws TimeoutError on timeout. */
-  async hold(options?: Acquire): Promise<LockGuard> {
+  async hold(options?: Wait): Promise<LockGuard> {
     if (!(await this.acquire(options))) throw new TimeoutError("could not acquire before the timeout");
     let released = false;
     const release = () => {
@@ -233,17 +234,18 @@ export class Lock extends Acquirable {
   constructor(options: LockOptions = {}) {
     super();
     this.#mutex = new Mutex((options as Reopen)[onBlock] ?? allocate(8));
+    checkBoolean(options.strict, "strict");
     this.#strict = options.strict ?? false;
   }
 
-  acquire(options?: Acquire): Promise<boolean> {
+  acquire(options?: Wait): Promise<boolean> {
     if (this.#mutex.tryAcquire()) return TRUE;
     const { block, timeout, signal } = parseWait(options);
     if (!block) return FALSE;
     return this.#mutex.acquireAsync(timeout, signal).then((step) => this.#took(step));
   }
 
-  acquireSync(options?: Acquire): boolean {
+  acquireSync(options?: Wait): boolean {
     if (this.#mutex.tryAcquire()) return true;
     const { block, timeout } = parseWait(options);
     if (!block) return false;
@@ -300,11 +302,11 @@ export class RLock extends Acquirable {
     return true;
   }
 
-  acquire(options?: Acquire): Promise<boolean> {
+  acquire(options?: Wait): Promise<boolean> {
     return this.#mine() || this.#mutex.tryAcquire() ? this.#again() : this.#acquireAsync(options);
   }
 
-  async #acquireAsync(options?: Acquire): Promise<boolean> {
+  async #acquireAsync(options?: Wait): Promise<boolean> {
     const { block, timeout, signal } = parseWait(options);
     if (!block) return false;
     return this.#enter(await this.#mutex.acquireAsync(timeout, signal));
@@ -316,7 +318,7 @@ export class RLock extends Acquirable {
     return TRUE;
   }
 
-  acquireSync(options?: Acquire): boolean {
+  acquireSync(options?: Wait): boolean {
     if (this.#mine() || this.#mutex.tryAcquire()) {
       this.#mutex.words[this.#count]! += 1;
       return true;
@@ -419,14 +421,14 @@ export class Semaphore extends Acquirable {
     }
   }
 
-  acquire(options?: Acquire): Promise<boolean> {
+  acquire(options?: Wait): Promise<boolean> {
     if (this.#tryTake()) return TRUE;
     const { block, timeout, signal } = parseWait(options);
     if (!block) return FALSE;
     return runAsync(this.#acquireSteps(deadlineOf(timeout)), signal);
   }
 
-  acquireSync(options?: Acquire): boolean {
+  acquireSync(options?: Wait): boolean {
     if (this.#tryTake()) return true;
     const { block, timeout } = parseWait(options);
     if (!block) return false;
@@ -504,13 +506,13 @@ export class Event {
   }
 
   /** Resolves true once the flag is set, false if `timeout` ms pass first. */
-  wait(options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<boolean> {
+  wait(options?: Wait): Promise<boolean> {
     if (this.isSet()) return TRUE;
     const { timeout, signal } = parseWait(options);
     return runAsync(this.#waitSteps(deadlineOf(timeout)), signal);
   }
 
-  waitSync(options?: number | null | { timeout?: number | null }): boolean {
+  waitSync(options?: Wait): boolean {
     return runSync(this.#waitSteps(deadlineOf(parseWait(options).timeout)));
   }
 
@@ -549,11 +551,11 @@ export class Condition {
     this.#signals = this.#block.word(2);
   }
 
-  acquire(options?: Acquire): Promise<boolean> {
+  acquire(options?: Wait): Promise<boolean> {
     return this.#lock.acquire(options);
   }
 
-  acquireSync(options?: Acquire): boolean {
+  acquireSync(options?: Wait): boolean {
     return this.#lock.acquireSync(options);
   }
 
@@ -561,7 +563,7 @@ export class Condition {
     this.#lock.release();
   }
 
-  hold(options?: Acquire): Promise<LockGuard> {
+  hold(options?: Wait): Promise<LockGuard> {
     return this.#lock.hold(options);
   }
 
@@ -627,22 +629,22 @@ export class Condition {
   }
 
   /** Release the lock, wait for notify() (or the timeout), re-acquire. Resolves false on timeout. */
-  wait(options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<boolean> {
+  wait(options?: Wait): Promise<boolean> {
     const { timeout, signal } = parseWait(options);
     return runAsync(this.#waitSteps(deadlineOf(timeout)), signal);
   }
 
-  waitSync(options?: number | null | { timeout?: number | null }): boolean {
+  waitSync(options?: Wait): boolean {
     return runSync(this.#waitSteps(deadlineOf(parseWait(options).timeout)));
   }
 
   /** Wait until `predicate()` is true (checked with the lock held); resolves with its last value. */
-  waitFor<T>(predicate: () => T, options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<T> {
+  waitFor<T>(predicate: () => T, options?: Wait): Promise<T> {
     const { timeout, signal } = parseWait(options);
     return runAsync(this[waitForSteps](predicate, deadlineOf(timeout)), signal);
   }
 
-  waitForSync<T>(predicate: () => T, options?: number | null | { timeout?: number | null }): T {
+  waitForSync<T>(predicate: () => T, options?: Wait): T {
     return runSync(this[waitForSteps](predicate, deadlineOf(parseWait(options).timeout)));
   }
 
@@ -748,13 +750,13 @@ export class Barrier {
   }
 
   /** Resolves with this party's arrival index (0 .. parties-1) once all have arrived; BrokenBarrierError if aborted, reset or timed out. */
-  wait(options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<number> {
+  wait(options?: Wait): Promise<number> {
     const { timeout, signal } = parseWait(options);
     return runAsync(this.#waitSteps(deadlineOf(timeout ?? this.#timeout)), signal);
   }
 
   /** The blocking form of wait(), for code that may block. */
-  waitSync(options?: number | null | { timeout?: number | null }): number {
+  waitSync(options?: Wait): number {
     return runSync(this.#waitSteps(deadlineOf(parseWait(options).timeout ?? this.#timeout)));
   }
 
