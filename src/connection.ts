@@ -9,7 +9,7 @@
  */
 import { Channel, type ChannelState, type End, type Holder } from "./channel.ts";
 import { BufferTooShort, TimeoutError, abortError, checkBoolean } from "./errors.ts";
-import { abandon, decodeMessage, decodeMessageSync, encodeMessage, MessageTag, reduce, registerRebuilder, type Message, type Reduction } from "./reduction.ts";
+import { abandon, decodeMessage, decodeMessageSync, encodeMessage, MessageTag, reduce, travelling, type Message, type Reduction } from "./reduction.ts";
 import { deadlineOf, me, runAsync, runSync } from "./synchronize.ts";
 import { handled, parseWait, type Wait } from "./waiting.ts";
 
@@ -274,7 +274,7 @@ class ChannelTransport implements Transport {
     const state: PipeEndState = {};
     if (this.#inbox) state.inbox = this.#inbox.state(this.#inbox.registerTransit("read"));
     if (this.#outbox) state.outbox = this.#outbox.state(this.#outbox.registerTransit("write"));
-    return { type: "PipeConnection", module: import.meta.url, state };
+    return pipeEndTravel(state);
   }
 
   /** The receiver of a reduction is gone: drop the holder entries it did not take over. */
@@ -314,7 +314,7 @@ function reopenEnd(state: PipeEndState): Connection {
   return new Connection(new ChannelTransport(inbox, outbox, entries));
 }
 
-registerRebuilder("PipeConnection", (state) => reopenEnd(state as PipeEndState));
+const pipeEndTravel = travelling("PipeConnection", import.meta.url, reopenEnd);
 
 /**
  * A pair of connected Connections (Python's Pipe). Duplex (default): both

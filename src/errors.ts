@@ -51,6 +51,19 @@ export class BrokenBarrierError extends Error {
 export class RemoteError extends ProcessError {
 }
 
+/** Thrown when a value cannot be sent; `path` locates the offending part, e.g. `args[1].cb`. */
+export class SerializationError extends TypeError {
+  constructor(
+    message: string,
+    readonly path: string = "",
+  ) {
+    super(message);
+  }
+}
+
+/** Thrown when a function cannot travel to another process; the message says how to fix it. */
+export class FunctionLookupError extends TypeError {}
+
 /** What a WorkerLostError knows of the worker and the task. */
 export interface WorkerLoss {
   /** The worker's exit code: n for exit(n), -N when killed by signal N. */
@@ -136,6 +149,8 @@ export const libraryErrors = [
   WorkerLostError,
   MaybeEncodingError,
   OwnerDiedError,
+  SerializationError,
+  FunctionLookupError,
 ] as const;
 
 nameErrorClasses(...libraryErrors);

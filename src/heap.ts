@@ -14,7 +14,7 @@
  * build on Block.
  */
 import { native } from "./native.ts";
-import { reduce, registerRebuilder, type Reduction } from "./reduction.ts";
+import { reduce, travelling, type Reduction } from "./reduction.ts";
 import { shared } from "./runtime.ts";
 
 /** How another process can open a segment: the descriptors live processes hold it by. */
@@ -186,7 +186,7 @@ export class Block {
   }
 
   [reduce](): Reduction {
-    return { type: "Block", module: import.meta.url, state: { segment: this.segment.state(), offset: this.offset, size: this.size } };
+    return blockTravel({ segment: this.segment.state(), offset: this.offset, size: this.size });
   }
 }
 
@@ -223,7 +223,8 @@ function openSegment(state: SegmentState): Segment {
   return segment;
 }
 
-registerRebuilder("Block", (state) => {
-  const { segment, offset, size } = state as { segment: SegmentState; offset: number; size: number };
-  return new Block(openSegment(segment), offset, size);
-});
+const blockTravel = travelling(
+  "Block",
+  import.meta.url,
+  ({ segment, offset, size }: { segment: SegmentState; offset: number; size: number }) => new Block(openSegment(segment), offset, size),
+);

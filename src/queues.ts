@@ -11,7 +11,7 @@
  */
 import { Channel, type ChannelState } from "./channel.ts";
 import { Empty, Full, TimeoutError } from "./errors.ts";
-import { decodeMessage, decodeMessageSync, encodeMessage, reduce, registerRebuilder, type Message, type Reduction } from "./reduction.ts";
+import { decodeMessage, decodeMessageSync, encodeMessage, reduce, travelling, type Message, type Reduction, type Travel } from "./reduction.ts";
 import { deadlineOf, runAsync, runSync } from "./synchronize.ts";
 import { handled, parseWait, type Wait } from "./waiting.ts";
 
@@ -42,15 +42,15 @@ function empty(timeout: number | null): Empty {
 /** What every queue shares: the channel, closing, sizes, and reading. */
 abstract class QueueBase<T> {
   #channel: Channel | undefined;
-  readonly #type: string;
+  readonly #travel: Travel<ChannelState>;
 
-  protected constructor(type: string, channel: Channel) {
-    this.#type = type;
+  protected constructor(travel: Travel<ChannelState>, channel: Channel) {
+    this.#travel = travel;
     this.#channel = channel;
   }
 
   protected channel(): Channel {
-    if (!this.#channel) throw new Error(`${this.#type} is closed`);
+    if (!this.#channel) throw new Error(`${this.#travel.type} is closed`);
     return this.#channel;
   }
 
@@ -112,7 +112,7 @@ abstract class QueueBase<T> {
   }
 
   [reduce](): Reduction {
-    return { type: this.#type, module: import.meta.url, state: this.channel().state() };
+    return this.#travel(this.channel().state());
   }
 }
 
@@ -120,7 +120,7 @@ abstract class QueueBase<T> {
 export class Queue<T = unknown> extends QueueBase<T> {
   /** `maxsize` <= 0: unbounded, and put never waits. */
   constructor(maxsize = 0, options: Reopen = {}) {
-    super(new.target === JoinableQueue ? "JoinableQueue" : "Queue", options[onChannel] ?? Channel.create(checkMaxsize(maxsize)));
+    super(new.target === JoinableQueue ? joinableQueueTravel : queueTravel, options[onChannel] ?? Channel.create(checkMaxsize(maxsize)));
   }
 
   get maxsize(): number {
@@ -200,7 +200,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 /** An unbounded queue with only put, get and empty (Python's SimpleQueue); put never waits. */
 export class SimpleQueue<T = unknown> extends QueueBase<T> {
   constructor(options: Reopen = {}) {
-    super("SimpleQueue", options[onChannel] ?? Channel.create(0));
+    super(simpleQueueTravel, options[onChannel] ?? Channel.create(0));
   }
 
   put(item: T): void {
@@ -212,6 +212,6 @@ export class SimpleQueue<T = unknown> extends QueueBase<T> {
   }
 }
 
-registerRebuilder("Queue", (state) => new Queue(0, { [onChannel]: Channel.open(state as ChannelState) }));
-registerRebuilder("JoinableQueue", (state) => new JoinableQueue(0, { [onChannel]: Channel.open(state as ChannelState) }));
-registerRebuilder("SimpleQueue", (state) => new SimpleQueue({ [onChannel]: Channel.open(state as ChannelState) }));
+const queueTravel = travelling("Queue", import.meta.url, (state: ChannelState) => new Queue(0, { [onChannel]: Channel.open(state) }));
+const joinableQueueTravel = travelling("JoinableQueue", import.meta.url, (state: ChannelState) => new JoinableQueue(0, { [onChannel]: Channel.open(state) }));
+const simpleQueueTravel = travelling("SimpleQueue", import.meta.url, (state: ChannelState) => new SimpleQueue({ [onChannel]: Channel.open(state) }));

@@ -47,7 +47,7 @@
 import { checkBoolean } from "./errors.ts";
 import { roomError } from "./heap.ts";
 import { native } from "./native.ts";
-import { reduce, registerRebuilder, type Reduction } from "./reduction.ts";
+import { reduce, travelling, type Reduction } from "./reduction.ts";
 import { builtin, shared } from "./runtime.ts";
 
 const { closeSync } = builtin("node:fs");
@@ -227,11 +227,11 @@ export class SharedMemory implements Disposable {
   }
 
   [reduce](): Reduction {
-    return { type: "SharedMemory", module: import.meta.url, state: { name: this.name } };
+    return sharedMemoryTravel({ name: this.name });
   }
 }
 
-registerRebuilder("SharedMemory", (state) => new SharedMemory({ name: (state as { name: string }).name }));
+const sharedMemoryTravel = travelling("SharedMemory", import.meta.url, ({ name }: { name: string }) => new SharedMemory({ name }));
 
 /** What a ShareableList slot holds. Numbers are stored as float64 (exact integers up to 2^53); use a BigInt for 64-bit integers. */
 export type ShareableValue = number | bigint | boolean | string | Uint8Array | null;
@@ -476,8 +476,8 @@ export class ShareableList implements Iterable<ShareableValue> {
   }
 
   [reduce](): Reduction {
-    return { type: "ShareableList", module: import.meta.url, state: { name: this.shm.name } };
+    return shareableListTravel({ name: this.shm.name });
   }
 }
 
-registerRebuilder("ShareableList", (state) => new ShareableList(null, { name: (state as { name: string }).name }));
+const shareableListTravel = travelling("ShareableList", import.meta.url, ({ name }: { name: string }) => new ShareableList(null, { name }));

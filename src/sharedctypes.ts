@@ -22,7 +22,7 @@
  * (travelling by reference).
  */
 import { allocate, Block } from "./heap.ts";
-import { reduce, registerRebuilder, type Reduction } from "./reduction.ts";
+import { reduce, travelling, type Reduction } from "./reduction.ts";
 import { Lock, RLock, type LockGuard } from "./synchronize.ts";
 import type { Wait } from "./waiting.ts";
 
@@ -233,7 +233,7 @@ export class RawValue<C extends Typecode = Typecode> {
   }
 
   [reduce](): Reduction {
-    return { type: "RawValue", module: import.meta.url, state: { typecode: this.typecode, block: this.#block } };
+    return rawValueTravel({ typecode: this.typecode, block: this.#block });
   }
 }
 
@@ -278,8 +278,7 @@ class Synchronized<C extends Typecode = Typecode> extends RawValue<C> {
   }
 
   override [reduce](): Reduction {
-    const raw = super[reduce]();
-    return { ...raw, type: "Value", state: { ...(raw.state as object), lock: this.#lock } };
+    return valueTravel({ ...(super[reduce]().state as ValueState), lock: this.#lock });
   }
 }
 
@@ -460,7 +459,7 @@ export class RawArray<C extends Typecode = Typecode> {
   }
 
   [reduce](): Reduction {
-    return { type: "RawArray", module: import.meta.url, state: { typecode: this.typecode, block: this.block, length: this.length } };
+    return rawArrayTravel({ typecode: this.typecode, block: this.block, length: this.length });
   }
 }
 
@@ -498,8 +497,7 @@ class SynchronizedArray<C extends Typecode = Typecode> extends RawArray<C> {
   }
 
   override [reduce](): Reduction {
-    const raw = super[reduce]();
-    return { ...raw, type: "SharedArray", state: { ...(raw.state as object), lock: this.#lock } };
+    return sharedArrayTravel({ ...(super[reduce]().state as ValueState), lock: this.#lock });
   }
 }
 
@@ -528,19 +526,15 @@ interface ValueState {
   lock?: SharedLock;
 }
 
-registerRebuilder("RawValue", (state) => {
-  const { typecode, block } = state as ValueState;
-  return new RawValue(typecode, undefined, { [onBlock]: { block, length: 1 } });
-});
-registerRebuilder("Value", (state) => {
-  const { typecode, block, lock } = state as ValueState;
-  return new Synchronized(typecode, undefined, { lock, [onBlock]: { block, length: 1 } });
-});
-registerRebuilder("RawArray", (state) => {
-  const { typecode, block, length } = state as ValueState;
-  return new RawArray(typecode, 0, { [onBlock]: { block, length: length! } });
-});
-registerRebuilder("SharedArray", (state) => {
-  const { typecode, block, length, lock } = state as ValueState;
-  return new SynchronizedArray(typecode, 0, { lock, [onBlock]: { block, length: length! } });
-});
+const rawValueTravel = travelling("RawValue", import.meta.url, ({ typecode, block }: ValueState) => new RawValue(typecode, undefined, { [onBlock]: { block, length: 1 } }));
+const valueTravel = travelling(
+  "Value",
+  import.meta.url,
+  ({ typecode, block, lock }: ValueState) => new Synchronized(typecode, undefined, { lock, [onBlock]: { block, length: 1 } }),
+);
+const rawArrayTravel = travelling("RawArray", import.meta.url, ({ typecode, block, length }: ValueState) => new RawArray(typecode, 0, { [onBlock]: { block, length: length! } }));
+const sharedArrayTravel = travelling(
+  "SharedArray",
+  import.meta.url,
+  ({ typecode, block, length, lock }: ValueState) => new SynchronizedArray(typecode, 0, { lock, [onBlock]: { block, length: length! } }),
+);

@@ -15,7 +15,7 @@
  */
 import { native, TIMED_OUT } from "./native.ts";
 import { allocate, Block, type Segment } from "./heap.ts";
-import { reduce, registerRebuilder, type Reduction } from "./reduction.ts";
+import { reduce, travelling, type Reduction } from "./reduction.ts";
 import { BrokenBarrierError, OwnerDiedError, TimeoutError, abortError, checkBoolean } from "./errors.ts";
 import { parseWait, type Wait } from "./waiting.ts";
 import { shared } from "./runtime.ts";
@@ -275,7 +275,7 @@ export class Lock extends Acquirable {
   }
 
   [reduce](): Reduction {
-    return { type: "Lock", module: import.meta.url, state: { block: this.#mutex.block, strict: this.#strict } };
+    return lockTravel({ block: this.#mutex.block, strict: this.#strict });
   }
 }
 
@@ -363,7 +363,7 @@ export class RLock extends Acquirable {
   }
 
   [reduce](): Reduction {
-    return { type: "RLock", module: import.meta.url, state: { block: this.#mutex.block } };
+    return rlockTravel({ block: this.#mutex.block });
   }
 }
 
@@ -456,7 +456,7 @@ export class Semaphore extends Acquirable {
   }
 
   [reduce](): Reduction {
-    return { type: "Semaphore", module: import.meta.url, state: { block: this.#block } };
+    return (this instanceof BoundedSemaphore ? boundedSemaphoreTravel : semaphoreTravel)({ block: this.#block });
   }
 }
 
@@ -467,9 +467,6 @@ export class BoundedSemaphore extends Semaphore {
     if (!options[onBlock]) this.setBound(value);
   }
 
-  override [reduce](): Reduction {
-    return { ...super[reduce](), type: "BoundedSemaphore" };
-  }
 }
 
 /** A flag processes can wait for (Python's Event). Word 0 is the flag, word 1 the number of sleepers. */
@@ -521,7 +518,7 @@ export class Event {
   }
 
   [reduce](): Reduction {
-    return { type: "Event", module: import.meta.url, state: { block: this.#block } };
+    return eventTravel({ block: this.#block });
   }
 }
 
@@ -665,7 +662,7 @@ export class Condition {
   }
 
   [reduce](): Reduction {
-    return { type: "Condition", module: import.meta.url, state: { block: this.#block, lock: this.#lock } };
+    return conditionTravel({ block: this.#block, lock: this.#lock });
   }
 }
 
@@ -812,27 +809,22 @@ export class Barrier {
   }
 
   [reduce](): Reduction {
-    return {
-      type: "Barrier",
-      module: import.meta.url,
-      state: { parties: this.parties, action: this.#action, timeout: this.#timeout, cond: this.#cond, block: this.#block },
-    };
+    return barrierTravel({ parties: this.parties, action: this.#action, timeout: this.#timeout, cond: this.#cond, block: this.#block });
   }
 }
 
-registerRebuilder("Lock", (state) => {
-  const { block, strict } = state as { block: Block; strict: boolean };
-  return new Lock({ strict, [onBlock]: block } as LockOptions);
-});
-registerRebuilder("RLock", (state) => new RLock({ [onBlock]: (state as { block: Block }).block }));
-registerRebuilder("Semaphore", (state) => new Semaphore(0, { [onBlock]: (state as { block: Block }).block }));
-registerRebuilder("BoundedSemaphore", (state) => new BoundedSemaphore(0, { [onBlock]: (state as { block: Block }).block }));
-registerRebuilder("Event", (state) => new Event({ [onBlock]: (state as { block: Block }).block }));
-registerRebuilder("Barrier", (state) => {
-  const { parties, action, timeout, cond, block } = state as { parties: number; action?: BarrierAction; timeout: number | null; cond: Condition; block: Block };
-  return new Barrier(parties, action, timeout, { cond, [onBlock]: block });
-});
-registerRebuilder("Condition", (state) => {
-  const { block, lock } = state as { block: Block; lock: RLock | Lock };
-  return new Condition(lock, { [onBlock]: block });
-});
+interface OnBlock {
+  block: Block;
+}
+const lockTravel = travelling("Lock", import.meta.url, ({ block, strict }: OnBlock & { strict: boolean }) => new Lock({ strict, [onBlock]: block } as LockOptions));
+const rlockTravel = travelling("RLock", import.meta.url, ({ block }: OnBlock) => new RLock({ [onBlock]: block }));
+const semaphoreTravel = travelling("Semaphore", import.meta.url, ({ block }: OnBlock) => new Semaphore(0, { [onBlock]: block }));
+const boundedSemaphoreTravel = travelling("BoundedSemaphore", import.meta.url, ({ block }: OnBlock) => new BoundedSemaphore(0, { [onBlock]: block }));
+const eventTravel = travelling("Event", import.meta.url, ({ block }: OnBlock) => new Event({ [onBlock]: block }));
+const barrierTravel = travelling(
+  "Barrier",
+  import.meta.url,
+  ({ parties, action, timeout, cond, block }: OnBlock & { parties: number; action?: BarrierAction; timeout: number | null; cond: Condition }) =>
+    new Barrier(parties, action, timeout, { cond, [onBlock]: block }),
+);
+const conditionTravel = travelling("Condition", import.meta.url, ({ block, lock }: OnBlock & { lock: RLock | Lock }) => new Condition(lock, { [onBlock]: block }));
