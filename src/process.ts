@@ -103,7 +103,7 @@ export class Process {
 
   constructor(options: ProcessOptions = {}) {
     const init = options as ProcessOptions & Partial<SelfInit>;
-    if (init[selfToken]) {
+    if (init?.[selfToken]) {
       this.#self = { ident: init.ident! };
       this.#target = init.target;
       this.#args = init.args ?? [];

@@ -58,9 +58,10 @@ abstract class QueueBase<T> {
   get(wait?: Wait): Promise<T> {
     try {
       const channel = this.channel();
+      // Checked before the fast path: a bad argument fails whether or not an item is there.
+      const { block, timeout, signal } = parseWait(wait);
       const message = channel.tryRead();
       if (message) return decodeMessage(message) as Promise<T>;
-      const { block, timeout, signal } = parseWait(wait);
       if (!block) throw empty(null);
       return handled(
         runAsync(channel.readSteps(deadlineOf(timeout), false, false), signal).then((arrived) => {
@@ -131,9 +132,9 @@ export class Queue<T = unknown> extends QueueBase<T> {
   put(item: T, wait?: Wait): Promise<void> {
     try {
       const channel = this.channel();
+      const { block, timeout, signal } = parseWait(wait);
       const message = this.encode(item);
       if (channel.tryWrite(message)) return DONE;
-      const { block, timeout, signal } = parseWait(wait);
       if (!block) throw full(null);
       return handled(
         runAsync(channel.writeSteps(message, deadlineOf(timeout)), signal).then((written) => {

@@ -17,7 +17,7 @@ import { native, TIMED_OUT } from "./native.ts";
 import { allocate, Block, type Segment } from "./heap.ts";
 import { reduce, travelling, type Reduction } from "./reduction.ts";
 import { BrokenBarrierError, OwnerDiedError, TimeoutError, abortError, checkBoolean } from "./errors.ts";
-import { parseWait, type Wait } from "./waiting.ts";
+import { parseWait, type ParsedWait, type Wait } from "./waiting.ts";
 import { shared } from "./runtime.ts";
 import { startTimeOf } from "./procfs.ts";
 
@@ -233,21 +233,22 @@ export class Lock extends Acquirable {
 
   constructor(options: LockOptions = {}) {
     super();
-    this.#mutex = new Mutex((options as Reopen)[onBlock] ?? allocate(8));
     checkBoolean(options.strict, "strict");
+    this.#mutex = new Mutex((options as Reopen)[onBlock] ?? allocate(8));
     this.#strict = options.strict ?? false;
   }
 
   acquire(options?: Wait): Promise<boolean> {
-    if (this.#mutex.tryAcquire()) return TRUE;
+    // The options are checked even when the lock is free: a bad argument fails every time, not only under contention.
     const { block, timeout, signal } = parseWait(options);
+    if (this.#mutex.tryAcquire()) return TRUE;
     if (!block) return FALSE;
     return this.#mutex.acquireAsync(timeout, signal).then((step) => this.#took(step));
   }
 
   acquireSync(options?: Wait): boolean {
-    if (this.#mutex.tryAcquire()) return true;
     const { block, timeout } = parseWait(options);
+    if (this.#mutex.tryAcquire()) return true;
     if (!block) return false;
     return this.#took(this.#mutex.acquireSync(timeout));
   }
@@ -303,11 +304,11 @@ export class RLock extends Acquirable {
   }
 
   acquire(options?: Wait): Promise<boolean> {
-    return this.#mine() || this.#mutex.tryAcquire() ? this.#again() : this.#acquireAsync(options);
+    const wait = parseWait(options);
+    return this.#mine() || this.#mutex.tryAcquire() ? this.#again() : this.#acquireAsync(wait);
   }
 
-  async #acquireAsync(options?: Wait): Promise<boolean> {
-    const { block, timeout, signal } = parseWait(options);
+  async #acquireAsync({ block, timeout, signal }: ParsedWait): Promise<boolean> {
     if (!block) return false;
     return this.#enter(await this.#mutex.acquireAsync(timeout, signal));
   }
@@ -319,11 +320,11 @@ export class RLock extends Acquirable {
   }
 
   acquireSync(options?: Wait): boolean {
+    const { block, timeout } = parseWait(options);
     if (this.#mine() || this.#mutex.tryAcquire()) {
       this.#mutex.words[this.#count]! += 1;
       return true;
     }
-    const { block, timeout } = parseWait(options);
     if (!block) return false;
     return this.#enter(this.#mutex.acquireSync(timeout));
   }
@@ -422,15 +423,15 @@ export class Semaphore extends Acquirable {
   }
 
   acquire(options?: Wait): Promise<boolean> {
-    if (this.#tryTake()) return TRUE;
     const { block, timeout, signal } = parseWait(options);
+    if (this.#tryTake()) return TRUE;
     if (!block) return FALSE;
     return runAsync(this.#acquireSteps(deadlineOf(timeout)), signal);
   }
 
   acquireSync(options?: Wait): boolean {
-    if (this.#tryTake()) return true;
     const { block, timeout } = parseWait(options);
+    if (this.#tryTake()) return true;
     if (!block) return false;
     return runSync(this.#acquireSteps(deadlineOf(timeout)));
   }

@@ -29,11 +29,14 @@ export interface ParsedWait {
   block: boolean;
 }
 
+const FOREVER: Readonly<ParsedWait> = Object.freeze({ timeout: null, signal: undefined, block: true });
+
 export function parseWait(wait: Wait): ParsedWait {
+  if (wait === undefined) return FOREVER;
   const options: BlockingWaitOptions = typeof wait === "object" && wait !== null ? wait : { timeout: wait };
   const { timeout = null, signal, block = true } = options;
   if (timeout !== null && (typeof timeout !== "number" || Number.isNaN(timeout))) {
-    throw new TypeError(`timeout must be a number of milliseconds, got ${String(timeout)}`);
+    throw new TypeError(`timeout must be a number of milliseconds, got ${typeof timeout === "string" ? JSON.stringify(timeout) : String(timeout)}`);
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
   if (typeof block !== "boolean") throw new TypeError(`block must be a boolean, got ${typeof block}`);
