@@ -218,6 +218,54 @@ export class Channel {
     return this.#words[MAXSIZE]!;
   }
 
+  /*
+   * Freeing at close (issue 12): the objects of this process that use the
+   * channel (a Queue, or the two ends of a Pipe made here) say so with use()
+   * and unuse(). When the last lets go, the mapping and the descriptor go at
+   * once, unless a wait of this process is still running on it (busy), or a
+   * reduction of it is still out (lent: the receiver opens the segment
+   * through this process's descriptor) - then at the end of that, or at
+   * garbage collection for a reduction nobody gives back.
+   */
+  #users = 0;
+  #released = false;
+  #busy = 0;
+  #lent = 0;
+
+  use(): void {
+    this.#users++;
+  }
+
+  unuse(): void {
+    if (--this.#users === 0) this.#released = true;
+    this.#freeIfUnused();
+  }
+
+  /** A reduction of the channel went out; giveBack() when its receiver has it open or is gone. */
+  lend(): void {
+    this.#lent++;
+  }
+
+  giveBack(): void {
+    this.#lent--;
+    this.#freeIfUnused();
+  }
+
+  #freeIfUnused(): void {
+    if (!this.#released || this.#users > 0 || this.#busy > 0 || this.#lent > 0) return;
+    this.#header.close();
+  }
+
+  *#counted<R>(steps: Steps<R>): Steps<R> {
+    this.#busy++;
+    try {
+      return yield* steps;
+    } finally {
+      this.#busy--;
+      this.#freeIfUnused();
+    }
+  }
+
   /** Messages in the ring (a snapshot: others may change it at once). */
   count(): number {
     return Math.max(0, (Atomics.load(this.#words, WRITTEN) - Atomics.load(this.#words, READ)) | 0);
@@ -469,6 +517,10 @@ export class Channel {
 
   /** A bounded write that waits for room until `deadline` (performance.now() ms; Infinity: no limit). */
   *writeSteps(message: Message, deadline: number): Steps<boolean> {
+    return yield* this.#counted(this.#writeSteps(message, deadline));
+  }
+
+  *#writeSteps(message: Message, deadline: number): Steps<boolean> {
     this.#checkSize(message);
     for (;;) {
       const seq = Atomics.load(this.#words, GET_SEQ);
@@ -517,11 +569,15 @@ export class Channel {
    * has closed or died (pipes).
    */
   *readSteps(deadline: number, endOfStream: boolean, blocking: boolean): Steps<Message | undefined> {
-    return yield* this.#until(deadline, endOfStream, blocking, () => this.#takeSteps());
+    return yield* this.#counted(this.#until(deadline, endOfStream, blocking, () => this.#takeSteps()));
   }
 
   /** Wait until there is a message or the end of the stream (true), or `deadline` passes (false); consumes nothing. */
   *pollSteps(deadline: number, blocking: boolean): Steps<boolean> {
+    return yield* this.#counted(this.#pollSteps(deadline, blocking));
+  }
+
+  *#pollSteps(deadline: number, blocking: boolean): Steps<boolean> {
     const available = () => this.#available();
     try {
       return (yield* this.#until(deadline, true, blocking, function* () {
@@ -589,6 +645,10 @@ export class Channel {
 
   /** Wait until every message written has been marked done; false if `deadline` passed first. */
   *joinSteps(deadline: number): Steps<boolean> {
+    return yield* this.#counted(this.#joinSteps(deadline));
+  }
+
+  *#joinSteps(deadline: number): Steps<boolean> {
     for (;;) {
       const done = Atomics.load(this.#words, DONE);
       if (((Atomics.load(this.#words, WRITTEN) - done) | 0) <= 0) return true;

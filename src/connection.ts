@@ -227,6 +227,8 @@ class ChannelTransport implements Transport {
   constructor(inbox: Channel | undefined, outbox: Channel | undefined, entries: { read?: number; write?: number } = {}) {
     this.#inbox = inbox;
     this.#outbox = outbox;
+    inbox?.use();
+    outbox?.use();
     this.readable = inbox !== undefined;
     this.writable = outbox !== undefined;
     const holder = me();
@@ -265,15 +267,20 @@ class ChannelTransport implements Transport {
     return inbox.count() > 0 || runSync(inbox.pollSteps(deadlineOf(timeout), true));
   }
 
+  /** Connection calls it once. The channels' mappings and descriptors go at once when no other end here uses them (see Channel.use). */
   close(): void {
     unclosed.unregister(this);
     releaseHolds(this.#holds);
+    this.#inbox?.unuse();
+    this.#outbox?.unuse();
   }
 
   reduction(): Reduction {
     const state: PipeEndState = {};
     if (this.#inbox) state.inbox = this.#inbox.state(this.#inbox.registerTransit("read"));
     if (this.#outbox) state.outbox = this.#outbox.state(this.#outbox.registerTransit("write"));
+    this.#inbox?.lend();
+    this.#outbox?.lend();
     return pipeEndTravel(state);
   }
 
@@ -282,6 +289,8 @@ class ChannelTransport implements Transport {
     const { inbox, outbox } = state as PipeEndState;
     if (this.#inbox && inbox?.transit) this.#inbox.releaseTransit(inbox.transit);
     if (this.#outbox && outbox?.transit) this.#outbox.releaseTransit(outbox.transit);
+    this.#inbox?.giveBack();
+    this.#outbox?.giveBack();
   }
 }
 

@@ -74,15 +74,18 @@ export class Segment {
   /** Who else held it when it reached us: tried when our own sender is gone. */
   readonly #holders: Array<{ pid: number; fd: number }>;
   #window: ArrayBuffer;
+  /** Every buffer this object made over the mapping: close() gives them all back. */
+  readonly #buffers: ArrayBuffer[] = [];
 
   /** `windowLength` 0: a buffer over the whole mapping. */
   private constructor(id: number, holders: Array<{ pid: number; fd: number }>, windowLength: number) {
     this.id = id;
     const addon = native();
     this.buffer = addon.segmentBuffer(id, windowLength);
-    // From here the buffer's reference keeps the mapping; the mapping goes when the buffer is collected.
+    // From here the buffer's reference keeps the mapping; the mapping goes when the buffer is collected, or at close().
     addon.segmentRelease(id);
     this.#window = this.buffer;
+    this.#buffers.push(this.buffer);
     this.int32 = new Int32Array(this.buffer);
     this.#holders = [{ pid: process.pid, fd: addon.segmentFd(id) }, ...holders.filter((h) => h.pid !== process.pid)].slice(0, 4);
   }
@@ -116,8 +119,22 @@ export class Segment {
    * reservation is not handed to it whole: the window grows with the file.
    */
   window(length: number): ArrayBuffer {
-    if (this.#window.byteLength < length) this.#window = native().segmentBuffer(this.id, Math.max(length, this.#window.byteLength * 2));
+    if (this.#window.byteLength < length) {
+      this.#window = native().segmentBuffer(this.id, Math.max(length, this.#window.byteLength * 2));
+      this.#buffers.push(this.#window);
+    }
     return this.#window;
+  }
+
+  /**
+   * Let go of the mapping now rather than at garbage collection: every buffer
+   * this object made is detached (reads see length 0), and with the last
+   * reference this process holds, the mapping and the descriptor go. Other
+   * processes, and other objects of this one over the same segment, keep
+   * theirs. The caller makes sure nothing of it is used any more.
+   */
+  close(): void {
+    for (const buffer of this.#buffers.splice(0)) native().segmentClose(buffer);
   }
 
   get size(): number {

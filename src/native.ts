@@ -35,6 +35,11 @@ export interface NativeAddon {
   segmentInode(id: number): number;
   /** An ArrayBuffer over the first `length` bytes of the segment's mapping (0: all); the mapping lives while any such buffer does. */
   segmentBuffer(id: number, length: number): ArrayBuffer;
+  /**
+   * Detach a buffer segmentBuffer made and drop its reference now (not when it is collected); with this
+   * process's last one the mapping and the descriptor go. Idempotent.
+   */
+  segmentClose(buffer: ArrayBuffer): void;
   /** Drop the reference segmentCreate/segmentOpen returned. */
   segmentRelease(id: number): void;
   /** Make the segment's file at least `size` bytes, reserving the pages of [from, size): 0 or -errno. Mappings must already cover it (reserve). */

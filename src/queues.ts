@@ -11,7 +11,7 @@
  */
 import { Channel, type ChannelState } from "./channel.ts";
 import { Empty, Full, TimeoutError } from "./errors.ts";
-import { decodeMessage, decodeMessageSync, encodeMessage, reduce, travelling, type Message, type Reduction, type Travel } from "./reduction.ts";
+import { abandon, decodeMessage, decodeMessageSync, encodeMessage, reduce, travelling, type Message, type Reduction, type Travel } from "./reduction.ts";
 import { deadlineOf, runAsync, runSync } from "./synchronize.ts";
 import { handled, parseWait, type Wait } from "./waiting.ts";
 
@@ -41,16 +41,18 @@ function empty(timeout: number | null): Empty {
 
 /** What every queue shares: the channel, closing, sizes, and reading. */
 abstract class QueueBase<T> {
-  #channel: Channel | undefined;
+  readonly #channel: Channel;
+  #closed = false;
   readonly #travel: Travel<ChannelState>;
 
   protected constructor(travel: Travel<ChannelState>, channel: Channel) {
     this.#travel = travel;
     this.#channel = channel;
+    channel.use();
   }
 
   protected channel(): Channel {
-    if (!this.#channel) throw new Error(`${this.#travel.type} is closed`);
+    if (this.#closed) throw new Error(`${this.#travel.type} is closed`);
     return this.#channel;
   }
 
@@ -97,9 +99,21 @@ abstract class QueueBase<T> {
     return this.channel().count() === 0;
   }
 
-  /** This process will use the queue no more; put and get then throw. Items already put stay for other processes. */
+  /**
+   * This process will use the queue no more; put and get then throw. Items
+   * already put stay for other processes. The queue's memory mapping and
+   * descriptor in this process go at once (after a get or put still waiting
+   * here, or once a child it was sent to has it open), not at garbage
+   * collection. Idempotent.
+   */
   close(): void {
-    this.#channel = undefined;
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#channel.unuse();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /** Python's join_thread: there is no feeder thread to wait for (put has written the item already). */
@@ -113,7 +127,14 @@ abstract class QueueBase<T> {
   }
 
   [reduce](): Reduction {
-    return this.#travel(this.channel().state());
+    const reduction = this.#travel(this.channel().state());
+    this.#channel.lend();
+    return reduction;
+  }
+
+  /** The receiver of a reduction has the queue open, or is gone: this process's descriptor is no longer needed for it. */
+  [abandon](): void {
+    this.#channel.giveBack();
   }
 }
 
