@@ -219,50 +219,33 @@ export class Channel {
   }
 
   /*
-   * Freeing at close (issue 12): the objects of this process that use the
-   * channel (a Queue, or the two ends of a Pipe made here) say so with use()
-   * and unuse(). When the last lets go, the mapping and the descriptor go at
-   * once, unless a wait of this process is still running on it (busy), or a
-   * reduction of it is still out (lent: the receiver opens the segment
-   * through this process's descriptor) - then at the end of that, or at
-   * garbage collection for a reduction nobody gives back.
+   * Freeing at close (issue 12, see Segment.use): a Queue or a Pipe end made
+   * or opened here uses the channel and lets go when closed; a wait running
+   * on it and a reduction not yet given back hold it meanwhile.
    */
-  #users = 0;
-  #released = false;
-  #busy = 0;
-  #lent = 0;
-
   use(): void {
-    this.#users++;
+    this.#header.use();
   }
 
   unuse(): void {
-    if (--this.#users === 0) this.#released = true;
-    this.#freeIfUnused();
+    this.#header.letGo();
   }
 
   /** A reduction of the channel went out; giveBack() when its receiver has it open or is gone. */
   lend(): void {
-    this.#lent++;
+    this.#header.hold();
   }
 
   giveBack(): void {
-    this.#lent--;
-    this.#freeIfUnused();
-  }
-
-  #freeIfUnused(): void {
-    if (!this.#released || this.#users > 0 || this.#busy > 0 || this.#lent > 0) return;
-    this.#header.close();
+    this.#header.letGo();
   }
 
   *#counted<R>(steps: Steps<R>): Steps<R> {
-    this.#busy++;
+    this.#header.hold();
     try {
       return yield* steps;
     } finally {
-      this.#busy--;
-      this.#freeIfUnused();
+      this.#header.letGo();
     }
   }
 

@@ -14,7 +14,7 @@
  * build on Block.
  */
 import { native } from "./native.ts";
-import { reduce, travelling, type Reduction } from "./reduction.ts";
+import { abandon, reduce, travelling, type Reduction } from "./reduction.ts";
 import { shared } from "./runtime.ts";
 
 /** How another process can open a segment: the descriptors live processes hold it by. */
@@ -126,12 +126,41 @@ export class Segment {
     return this.#window;
   }
 
+  /*
+   * Freeing at close (issue 12). Objects that own a part of the segment (a
+   * queue, a pipe end, a shared value) use() it and, when closed, letGo();
+   * a wait running on it and a reduction not yet given back (its receiver
+   * opens the segment through this process's descriptor) hold() it too.
+   * Once something has used it and nothing holds it any more, close().
+   * A segment nobody ever used (the pool's channels) is left to garbage
+   * collection, as is one whose reduction is never given back.
+   */
+  #holds = 0;
+  #used = false;
+
+  use(): void {
+    this.#used = true;
+    this.#holds++;
+  }
+
+  hold(): void {
+    this.#holds++;
+  }
+
+  letGo(): void {
+    if (--this.#holds === 0 && this.#used) this.close();
+  }
+
+  get closed(): boolean {
+    return this.#used && this.#buffers.length === 0;
+  }
+
   /**
    * Let go of the mapping now rather than at garbage collection: every buffer
    * this object made is detached (reads see length 0), and with the last
    * reference this process holds, the mapping and the descriptor go. Other
    * processes, and other objects of this one over the same segment, keep
-   * theirs. The caller makes sure nothing of it is used any more.
+   * theirs.
    */
   close(): void {
     for (const buffer of this.#buffers.splice(0)) native().segmentClose(buffer);
@@ -202,8 +231,24 @@ export class Block {
     return this.offset / 4 + n;
   }
 
+  #closed = false;
+
+  /** The object owning this block is closed: its segment may go once nothing else here holds it. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.segment.letGo();
+  }
+
   [reduce](): Reduction {
-    return blockTravel({ segment: this.segment.state(), offset: this.offset, size: this.size });
+    const reduction = blockTravel({ segment: this.segment.state(), offset: this.offset, size: this.size });
+    this.segment.hold();
+    return reduction;
+  }
+
+  /** Its receiver has the segment open, or is gone. */
+  [abandon](): void {
+    this.segment.letGo();
   }
 }
 
@@ -214,16 +259,25 @@ interface Arena {
 
 const arenas = shared("heap.arenas", () => ({ current: null as Arena | null }));
 
+/** A block its owner will close(): the segment counts it among its users. */
+function owned(segment: Segment, offset: number, size: number): Block {
+  segment.use();
+  return new Block(segment, offset, size);
+}
+
 /** `size` bytes of zeroed shared memory, aligned to a cache line; `what` names the object in errors. */
 export function allocate(size: number, what = "allocating shared memory"): Block {
   const rounded = Math.ceil(Math.max(size, 1) / SLOT) * SLOT;
-  if (rounded > ARENA_SIZE / 4) return new Block(Segment.create(rounded, rounded, what), 0, rounded);
+  if (rounded > ARENA_SIZE / 4) return owned(Segment.create(rounded, rounded, what), 0, rounded);
   let arena = arenas.current;
   if (!arena || arena.next + rounded > ARENA_SIZE) {
+    // The arena holds itself while it is the one allocating: its blocks all closed must not free it yet.
+    arena?.segment.letGo();
     arena = { segment: Segment.create(ARENA_SIZE, ARENA_SIZE, what), next: 0 };
+    arena.segment.use();
     arenas.current = arena;
   }
-  const block = new Block(arena.segment, arena.next, rounded);
+  const block = owned(arena.segment, arena.next, rounded);
   arena.next += rounded;
   return block;
 }
@@ -234,7 +288,7 @@ const opened = shared("heap.opened", () => new Map<string, WeakRef<Segment>>());
 function openSegment(state: SegmentState): Segment {
   const key = String(state.inode);
   const known = opened.get(key)?.deref();
-  if (known) return known;
+  if (known && !known.closed) return known;
   const segment = Segment.open(state);
   opened.set(key, new WeakRef(segment));
   return segment;
@@ -243,5 +297,5 @@ function openSegment(state: SegmentState): Segment {
 const blockTravel = travelling(
   "Block",
   import.meta.url,
-  ({ segment, offset, size }: { segment: SegmentState; offset: number; size: number }) => new Block(openSegment(segment), offset, size),
+  ({ segment, offset, size }: { segment: SegmentState; offset: number; size: number }) => owned(openSegment(segment), offset, size),
 );

@@ -114,6 +114,11 @@ export interface SharedOptions {
   lock?: boolean | SharedLock;
 }
 
+/** Whether lockFrom(options.lock) made a new lock, which then belongs to the value or array alone. */
+function madeFor(options: SharedOptions & Reopen): boolean {
+  return !options[onBlock] && (options.lock === undefined || options.lock === true);
+}
+
 /** null for no lock. */
 function lockFrom(option: unknown): SharedLock | null {
   if (option === undefined || option === true) return new RLock();
@@ -156,6 +161,10 @@ function notInteger(typecode: string, method: string): TypeError {
 
 const inspectCustom = Symbol.for("nodejs.util.inspect.custom");
 
+function closedError(object: object): Error {
+  return new Error(`this shared ${object instanceof RawArray ? "array" : "value"} is closed`);
+}
+
 function show(value: number | bigint): string {
   return typeof value === "bigint" ? `${value}n` : String(value);
 }
@@ -179,12 +188,31 @@ export class RawValue<C extends Typecode = Typecode> {
     if (!reopened && init !== undefined) this.value = init;
   }
 
+  #closed = false;
+
+  /**
+   * This process is done with the value: reading or writing it then throws.
+   * Its shared memory here goes at once when nothing else of this process
+   * holds it (values share 64 KiB arenas; see heap.ts), else at garbage
+   * collection. Other processes keep theirs. Idempotent.
+   */
+  close(): void {
+    this.#closed = true;
+    this.#block.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   /** The value: one memory access, atomic for integer codes; does not take any lock. */
   get value(): ElementOf<C> {
+    if (this.#closed) throw closedError(this);
     return (this.#kind.atomic ? atomics.load(this.#view, 0) : this.#view[0]) as ElementOf<C>;
   }
 
   set value(value: ElementOf<C>) {
+    if (this.#closed) throw closedError(this);
     checkElement(this.#kind, this.typecode, value, "a value");
     if (this.#kind.atomic) atomics.store(this.#view, 0, value);
     else (this.#view as LooseView)[0] = value;
@@ -192,6 +220,7 @@ export class RawValue<C extends Typecode = Typecode> {
 
   /** The integer-code check the atomic methods make of their arguments. */
   #integer(method: string, ...values: unknown[]): void {
+    if (this.#closed) throw closedError(this);
     if (!this.#kind.atomic) throw notInteger(this.typecode, method);
     for (const value of values) checkElement(this.#kind, this.typecode, value, `the argument of ${method}()`);
   }
@@ -245,6 +274,9 @@ export class RawValue<C extends Typecode = Typecode> {
 class Synchronized<C extends Typecode = Typecode> extends RawValue<C> {
   readonly #lock!: SharedLock;
 
+  /** Whether the lock was made for this value (closed with it). */
+  #ownLock = false;
+
   constructor(typecode: C, init?: ElementOf<C>, options: SharedOptions & Reopen = {}) {
     // Refuse a bad typecode or initial value before a lock is made for nothing.
     const kind = kindOf(typecode);
@@ -254,6 +286,13 @@ class Synchronized<C extends Typecode = Typecode> extends RawValue<C> {
     if (lock === null) return new RawValue(typecode, init, options) as Synchronized<C>;
     super(typecode, init, options);
     this.#lock = lock;
+    this.#ownLock = madeFor(options);
+  }
+
+  /** As RawValue's; the lock goes too when it was made for this value. */
+  override close(): void {
+    super.close();
+    if (this.#ownLock) this.#lock.close();
   }
 
   getLock(): SharedLock {
@@ -336,6 +375,7 @@ function indexIn(prop: string, length: number): number | undefined {
 const indexAccess: ProxyHandler<RawArray> = {
   get(target, prop, receiver) {
     if (indexLike(prop)) {
+      if (target.closed) throw closedError(target);
       const index = indexIn(prop as string, target.length);
       if (index !== undefined) return target.atomic ? atomics.load(target.view, index) : target.view[index];
     }
@@ -343,6 +383,7 @@ const indexAccess: ProxyHandler<RawArray> = {
   },
   set(target, prop, value, receiver) {
     if (indexLike(prop)) {
+      if (target.closed) throw closedError(target);
       const index = indexIn(prop as string, target.length);
       if (index !== undefined) {
         checkElement(KINDS[target.typecode], target.typecode, value, `element ${index}`);
@@ -431,8 +472,29 @@ export class RawArray<C extends Typecode = Typecode> {
     // Internals stay out of Object.keys and spreads, which show the elements.
     Object.defineProperty(this, "atomic", { value: kind.atomic });
     Object.defineProperty(this, "block", { value: block });
+    Object.defineProperty(this, "closed", { value: false, configurable: true });
     if (values) (this.view as { set(values: ArrayLike<unknown>): void }).set(values);
     return new Proxy(this, indexAccess as ProxyHandler<this>);
+  }
+
+  /** @internal Set by close(). */
+  declare readonly closed: boolean;
+
+  /**
+   * This process is done with the array: index access then throws, and
+   * `view` must not be used any more (it reads as empty once the memory is
+   * gone). An array of more than 16 KiB has a segment of its own, whose
+   * mapping and descriptor go at once; smaller ones share 64 KiB arenas (see
+   * heap.ts), which go when nothing else of this process holds them, else at
+   * garbage collection. Other processes keep theirs. Idempotent.
+   */
+  close(): void {
+    Object.defineProperty(this, "closed", { value: true });
+    this.block.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /** A copy of the elements as a plain array. */
@@ -466,14 +528,23 @@ export class RawArray<C extends Typecode = Typecode> {
 /** What `new SharedArray(...)` makes (Python's SynchronizedArray): a RawArray with a lock. */
 class SynchronizedArray<C extends Typecode = Typecode> extends RawArray<C> {
   readonly #lock!: SharedLock;
+  /** Whether the lock was made for this array (closed with it). */
+  #ownLock = false;
 
   constructor(typecode: C, sizeOrValues: SizeOrValues<C>, options: SharedOptions & Reopen = {}) {
     kindOf(typecode);
     const lock = lockFrom(options.lock);
     if (lock === null) return new RawArray(typecode, sizeOrValues, options) as SynchronizedArray<C>;
     super(typecode, sizeOrValues, options);
-    // `this` is the index proxy RawArray returned: the field lives on it, where methods find it.
+    // `this` is the index proxy RawArray returned: the fields live on it, where methods find them.
     this.#lock = lock;
+    this.#ownLock = madeFor(options);
+  }
+
+  /** As RawArray's; the lock goes too when it was made for this array. */
+  override close(): void {
+    super.close();
+    if (this.#ownLock) this.#lock.close();
   }
 
   getLock(): SharedLock {

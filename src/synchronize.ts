@@ -207,6 +207,30 @@ abstract class Acquirable {
   abstract acquire(options?: Wait): Promise<boolean>;
   abstract acquireSync(options?: Wait): boolean;
   abstract release(): void;
+  /** Where the lock's words live. */
+  protected abstract block(): Block;
+
+  #closed = false;
+
+  /**
+   * This process is done with the lock: acquiring it then throws. Its shared
+   * memory here goes at once when nothing else of this process holds it
+   * (locks share 64 KiB arenas; see heap.ts), else at garbage collection.
+   * Other processes keep theirs. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.block().close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  protected checkOpen(): void {
+    if (this.#closed) throw new Error(`this ${this.constructor.name} is closed`);
+  }
 
   /** Acquire, and get a guard that releases: `await using held = await lock.hold()`. Throws TimeoutError on timeout. */
   async hold(options?: Wait): Promise<LockGuard> {
@@ -241,6 +265,7 @@ export class Lock extends Acquirable {
   acquire(options?: Wait): Promise<boolean> {
     // The options are checked even when the lock is free: a bad argument fails every time, not only under contention.
     const { block, timeout, signal } = parseWait(options);
+    this.checkOpen();
     if (this.#mutex.tryAcquire()) return TRUE;
     if (!block) return FALSE;
     return this.#mutex.acquireAsync(timeout, signal).then((step) => this.#took(step));
@@ -248,6 +273,7 @@ export class Lock extends Acquirable {
 
   acquireSync(options?: Wait): boolean {
     const { block, timeout } = parseWait(options);
+    this.checkOpen();
     if (this.#mutex.tryAcquire()) return true;
     if (!block) return false;
     return this.#took(this.#mutex.acquireSync(timeout));
@@ -273,6 +299,10 @@ export class Lock extends Acquirable {
 
   override toString(): string {
     return `<Lock(owner=${ownerName(this.#mutex.owner())})>`;
+  }
+
+  protected block(): Block {
+    return this.#mutex.block;
   }
 
   [reduce](): Reduction {
@@ -305,6 +335,7 @@ export class RLock extends Acquirable {
 
   acquire(options?: Wait): Promise<boolean> {
     const wait = parseWait(options);
+    this.checkOpen();
     return this.#mine() || this.#mutex.tryAcquire() ? this.#again() : this.#acquireAsync(wait);
   }
 
@@ -321,6 +352,7 @@ export class RLock extends Acquirable {
 
   acquireSync(options?: Wait): boolean {
     const { block, timeout } = parseWait(options);
+    this.checkOpen();
     if (this.#mine() || this.#mutex.tryAcquire()) {
       this.#mutex.words[this.#count]! += 1;
       return true;
@@ -361,6 +393,10 @@ export class RLock extends Acquirable {
 
   override toString(): string {
     return `<RLock(${ownerName(this.#mutex.owner())}, ${Atomics.load(this.#mutex.words, this.#count)})>`;
+  }
+
+  protected block(): Block {
+    return this.#mutex.block;
   }
 
   [reduce](): Reduction {
@@ -424,6 +460,7 @@ export class Semaphore extends Acquirable {
 
   acquire(options?: Wait): Promise<boolean> {
     const { block, timeout, signal } = parseWait(options);
+    this.checkOpen();
     if (this.#tryTake()) return TRUE;
     if (!block) return FALSE;
     return runAsync(this.#acquireSteps(deadlineOf(timeout)), signal);
@@ -431,6 +468,7 @@ export class Semaphore extends Acquirable {
 
   acquireSync(options?: Wait): boolean {
     const { block, timeout } = parseWait(options);
+    this.checkOpen();
     if (this.#tryTake()) return true;
     if (!block) return false;
     return runSync(this.#acquireSteps(deadlineOf(timeout)));
@@ -454,6 +492,10 @@ export class Semaphore extends Acquirable {
   override toString(): string {
     const bound = Atomics.load(this.#words, this.#bound);
     return bound > 0 ? `<BoundedSemaphore(value=${this.getValue()}, maxvalue=${bound})>` : `<Semaphore(value=${this.getValue()})>`;
+  }
+
+  protected block(): Block {
+    return this.#block;
   }
 
   [reduce](): Reduction {

@@ -7,9 +7,24 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { JoinableQueue, Pipe, Queue, SharedMemory, SimpleQueue, getContext } from "../src/index.ts";
+import {
+  JoinableQueue,
+  Lock,
+  Pipe,
+  Queue,
+  RLock,
+  RawArray,
+  RawValue,
+  Semaphore,
+  SharedArray,
+  SharedMemory,
+  SimpleQueue,
+  Value,
+  getContext,
+} from "../src/index.ts";
 import { dumps, loadsSync } from "../src/reduction.ts";
 import * as targets from "./fixtures/queueTargets.ts";
+import * as sharedTargets from "./fixtures/sharedTargets.ts";
 import { tempDir } from "./helpers.ts";
 
 const ROUNDS = 10_000;
@@ -75,6 +90,52 @@ test(`${ROUNDS} SharedMemory segments closed and unlinked keep descriptors flat`
     const shm = new SharedMemory({ create: true, size: 4096 });
     return { close: () => (shm.close(), shm.unlink()) };
   });
+});
+
+test(`${ROUNDS} Values, RawValues and small RawArrays (sharing arenas) closed keep descriptors and mappings flat`, () => {
+  churn(() => new Value("d", 1.5));
+  churn(() => new RawValue("i", 1));
+  churn(() => new RawArray("i", 10));
+});
+
+test(`${ROUNDS} SharedArrays of 32 KiB (a segment each) closed keep descriptors and mappings flat`, () => {
+  churn(() => new SharedArray("d", 4096));
+});
+
+test(`${ROUNDS} Locks, RLocks and Semaphores closed keep descriptors and mappings flat`, () => {
+  churn(() => new Lock());
+  churn(() => new RLock());
+  churn(() => new Semaphore(2));
+});
+
+test("closed values, arrays and locks throw on use; their neighbours in the same arena keep working", async () => {
+  const [first, second] = [new Value("i", 1), new Value("i", 2)];
+  const array = new RawArray("i", [1, 2, 3]);
+  const lock = new Lock();
+  first.close();
+  array.close();
+  lock.close();
+  assert.throws(() => first.value, /this shared value is closed/);
+  assert.throws(() => (first.value = 3), /this shared value is closed/);
+  assert.throws(() => array[0], /this shared array is closed/);
+  assert.throws(() => (array[0] = 1), /this shared array is closed/);
+  assert.throws(() => lock.acquireSync(), /this Lock is closed/);
+  assert.throws(() => lock.acquire(), /this Lock is closed/);
+  second.value = 5;
+  assert.equal(second.value, 5);
+  assert.equal(await second.getLock().acquire(), true);
+  second.getLock().release();
+  second.close();
+});
+
+test("an array closed right after it was sent to a child is still opened by the child, through this process", async () => {
+  // 32 KiB: a segment of its own, which close() would free at once were it not lent to the child.
+  const array = new RawArray("d", 4096);
+  const child = new (getContext("spawn").Process)({ target: sharedTargets.fillIndices, args: [array] });
+  child.start();
+  array.close();
+  await child.join(120_000);
+  assert.equal(child.exitCode, 0);
 });
 
 test("a closed queue throws on use, and `using` closes it", () => {
