@@ -212,8 +212,8 @@ export class RawValue<C extends Typecode = Typecode> {
   }
 
   set value(value: ElementOf<C>) {
-    if (this.#closed) throw closedError(this);
     checkElement(this.#kind, this.typecode, value, "a value");
+    if (this.#closed) throw closedError(this);
     if (this.#kind.atomic) atomics.store(this.#view, 0, value);
     else (this.#view as LooseView)[0] = value;
   }
