@@ -64,24 +64,47 @@ static int cgroup_path(const char *controller, char *out, size_t size) {
   return found;
 }
 
+/* The value of `key` in a memory.stat file, or 0. */
+static double stat_value(const char *path, const char *key) {
+  FILE *f = fopen(path, "re");
+  if (!f) return 0;
+  char line[256];
+  size_t length = strlen(key);
+  double value = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, key, length) == 0 && line[length] == ' ') {
+      value = strtod(line + length + 1, NULL);
+      break;
+    }
+  }
+  fclose(f);
+  return value;
+}
+
 /*
  * The least room left under any limit from this process's cgroup up to the
  * root of the hierarchy mounted at `mount`. Inside a container the mount's
  * root is usually the container's own cgroup, so paths that do not exist
- * there are skipped and the mount's root is read too.
+ * there are skipped and the mount's root is read too. Usage counts the
+ * page cache, which the kernel reclaims before it fails a charge: its
+ * inactive file pages (`inactive_key` in memory.stat) are taken off, as
+ * the kubelet's "working set" does.
  */
-static double cgroup_room(const char *mount, const char *controller, const char *limit_file, const char *usage_file) {
+static double cgroup_room(const char *mount, const char *controller, const char *limit_file, const char *usage_file, const char *inactive_key) {
   char path[4096];
   double room = -1;
   if (cgroup_path(controller, path, sizeof path) != 0) return -1;
   for (;;) {
-    char limit_at[8192], usage_at[8192];
+    char limit_at[8192], usage_at[8192], stat_at[8192];
     snprintf(limit_at, sizeof limit_at, "%s%s/%s", mount, path, limit_file);
     snprintf(usage_at, sizeof usage_at, "%s%s/%s", mount, path, usage_file);
+    snprintf(stat_at, sizeof stat_at, "%s%s/memory.stat", mount, path);
     double limit = read_number(limit_at), usage = read_number(usage_at);
     /* v1 says "no limit" with a number near 2^63. */
     if (limit >= 0 && limit < 9e18 && usage >= 0) {
-      double left = limit > usage ? limit - usage : 0;
+      double working = usage - stat_value(stat_at, inactive_key);
+      if (working < 0) working = 0;
+      double left = limit > working ? limit - working : 0;
       if (room < 0 || left < room) room = left;
     }
     if (path[0] == '\0') break;
@@ -100,9 +123,9 @@ static double lowest(double a, double b) {
 
 double mp_room(int fd, const char *path) {
   double room = meminfo_available();
-  room = lowest(room, cgroup_room("/sys/fs/cgroup", "", "memory.max", "memory.current"));
-  room = lowest(room, cgroup_room("/sys/fs/cgroup/unified", "", "memory.max", "memory.current"));
-  room = lowest(room, cgroup_room("/sys/fs/cgroup/memory", "memory", "memory.limit_in_bytes", "memory.usage_in_bytes"));
+  room = lowest(room, cgroup_room("/sys/fs/cgroup", "", "memory.max", "memory.current", "inactive_file"));
+  room = lowest(room, cgroup_room("/sys/fs/cgroup/unified", "", "memory.max", "memory.current", "inactive_file"));
+  room = lowest(room, cgroup_room("/sys/fs/cgroup/memory", "memory", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"));
   struct statfs fs;
   int known = fd >= 0 ? fstatfs(fd, &fs) == 0 : path ? statfs(path, &fs) == 0 : 0;
   if (known && fs.f_blocks > 0) room = lowest(room, (double)fs.f_bavail * (double)fs.f_bsize);
