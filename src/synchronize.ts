@@ -547,8 +547,8 @@ export class Event {
 
   /** Resolves true once the flag is set, false if `timeout` ms pass first. */
   wait(options?: Wait): Promise<boolean> {
-    if (this.isSet()) return TRUE;
     const { timeout, signal } = parseWait(options);
+    if (this.isSet()) return TRUE;
     return runAsync(this.#waitSteps(deadlineOf(timeout)), signal);
   }
 
