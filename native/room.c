@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <pthread.h>
+#include <time.h>
 #include <sys/statfs.h>
 
 #include "room.h"
@@ -121,13 +123,50 @@ static double lowest(double a, double b) {
   return a < b ? a : b;
 }
 
-double mp_room(int fd, const char *path) {
+static double memory_room(void) {
   double room = meminfo_available();
   room = lowest(room, cgroup_room("/sys/fs/cgroup", "", "memory.max", "memory.current", "inactive_file"));
   room = lowest(room, cgroup_room("/sys/fs/cgroup/unified", "", "memory.max", "memory.current", "inactive_file"));
   room = lowest(room, cgroup_room("/sys/fs/cgroup/memory", "memory", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"));
+  return room < 0 ? 1e300 : room;
+}
+
+static double file_room(int fd, const char *path, double room) {
   struct statfs fs;
   int known = fd >= 0 ? fstatfs(fd, &fs) == 0 : path ? statfs(path, &fs) == 0 : 0;
   if (known && fs.f_blocks > 0) room = lowest(room, (double)fs.f_bavail * (double)fs.f_bsize);
-  return room < 0 ? 1e300 : room;
+  return room;
+}
+
+double mp_room(int fd, const char *path) {
+  return file_room(fd, path, memory_room());
+}
+
+/*
+ * Reading the memory figures costs tens of microseconds, a good part of
+ * making a small queue: a reading is reused for FRESH_MS, less what was
+ * granted since (so a burst of allocations cannot pass it together).
+ */
+#define FRESH_MS 50
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static double cached_room = 0, cached_at = -1e300, granted = 0;
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+int mp_room_take(int fd, double size) {
+  pthread_mutex_lock(&cache_lock);
+  double now = now_ms();
+  if (now - cached_at > FRESH_MS || size > cached_room - granted) {
+    cached_room = memory_room();
+    cached_at = now;
+    granted = 0;
+  }
+  int ok = size <= file_room(fd, NULL, cached_room - granted);
+  if (ok) granted += size;
+  pthread_mutex_unlock(&cache_lock);
+  return ok ? 0 : -ENOMEM;
 }

@@ -11,4 +11,7 @@
  */
 double mp_room(int fd, const char *path);
 
+/* 0 if `size` more bytes fit in mp_room(fd, NULL) (counted as taken), else -ENOMEM. Cheaper than mp_room: see room.c. */
+int mp_room_take(int fd, double size);
+
 #endif

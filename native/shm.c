@@ -317,7 +317,7 @@ static void mapping_finalize(napi_env env, void *data, void *hint) {
 
 /* Check there is room (room.c), size the file and reserve its pages (a full tmpfs fails here with ENOSPC, not later with SIGBUS), then map it. */
 static int size_and_map(int fd, size_t size, uint8_t **base) {
-  if ((double)size > mp_room(fd, NULL)) return -ENOMEM;
+  if (mp_room_take(fd, (double)size) != 0) return -ENOMEM;
   if (ftruncate(fd, (off_t)size) != 0) return -errno;
   int e;
   while ((e = posix_fallocate(fd, 0, (off_t)size)) == EINTR) {}
