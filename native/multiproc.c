@@ -14,6 +14,7 @@
 #include "sync.h"
 #include "waiter.h"
 #include "shm.h"
+#include "room.h"
 #include <stddef.h>
 #include <string.h>
 #include <netdb.h>
@@ -179,8 +180,20 @@ static napi_value segment_inode(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * What a segment buffer holds: one reference on the segment, given back
+ * either by segmentClose (at once) or when the buffer is collected, never
+ * both. The buffer carries it as a wrap, so that segmentClose finds it.
+ */
+typedef struct {
+  int id;
+  int released;
+} buffer_hold_t;
+
 static void release_buffer(napi_env env, void *data, void *hint) {
-  mp_segment_release((int)(intptr_t)hint);
+  buffer_hold_t *hold = hint;
+  if (!hold->released) mp_segment_release(hold->id);
+  free(hold);
 }
 
 /*
@@ -202,13 +215,49 @@ static napi_value segment_buffer(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (length > 0 && length < (double)size) size = (size_t)length;
+  buffer_hold_t *hold = malloc(sizeof *hold);
+  if (!hold) {
+    mp_segment_release(id);
+    napi_throw_error(env, NULL, "multiproc native: out of memory");
+    return NULL;
+  }
+  *hold = (buffer_hold_t){id, 0};
   napi_value buffer;
-  if (napi_create_external_arraybuffer(env, base, size, release_buffer, (void *)(intptr_t)id, &buffer) != napi_ok) {
+  if (napi_create_external_arraybuffer(env, base, size, release_buffer, hold, &buffer) != napi_ok) {
+    free(hold);
     mp_segment_release(id);
     napi_throw_error(env, NULL, "multiproc native: cannot create an external ArrayBuffer (a V8 sandbox build?)");
     return NULL;
   }
+  if (napi_wrap(env, buffer, hold, NULL, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, NULL, "multiproc native: cannot tag a segment buffer");
+    return NULL;
+  }
   return buffer;
+}
+
+/*
+ * segmentClose(buffer): detach a buffer segmentBuffer made and give back its
+ * reference now; with the last one this process holds, the mapping and the
+ * descriptor go. A second call, or a buffer of another kind, does nothing.
+ */
+static napi_value segment_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value buffer;
+  bool is_buffer = false;
+  if (napi_get_cb_info(env, info, &argc, &buffer, NULL, NULL) != napi_ok || argc < 1 || napi_is_arraybuffer(env, buffer, &is_buffer) != napi_ok ||
+      !is_buffer) {
+    napi_throw_type_error(env, NULL, "segmentClose(buffer: ArrayBuffer)");
+    return NULL;
+  }
+  buffer_hold_t *hold = NULL;
+  if (napi_remove_wrap(env, buffer, (void **)&hold) != napi_ok || !hold) return NULL;
+  /* Detached first: JavaScript must never reach the pages once they may be unmapped. Detaching may free `hold`. */
+  int id = hold->id;
+  hold->released = 1;
+  napi_detach_arraybuffer(env, buffer);
+  mp_segment_release(id);
+  return NULL;
 }
 
 /* segmentRelease(id): drop the reference segmentCreate/segmentOpen gave. */
@@ -241,6 +290,21 @@ static napi_value segment_discard(napi_env env, napi_callback_info info) {
   DOUBLE_ARG(offset, 1);
   DOUBLE_ARG(length, 2);
   return make_int(env, mp_segment_discard(id, offset, length));
+}
+
+/* memoryRoom(path | null): the bytes a shared allocation may still commit (room.c); `path`: also the free space of that filesystem. */
+static napi_value memory_room(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  char path[4096];
+  size_t length = 0;
+  napi_valuetype type = napi_undefined;
+  if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) != napi_ok) return NULL;
+  if (argc >= 1) napi_typeof(env, arg, &type);
+  int has_path = type == napi_string && napi_get_value_string_utf8(env, arg, path, sizeof path, &length) == napi_ok;
+  napi_value out;
+  if (napi_create_double(env, mp_room(-1, has_path ? path : NULL), &out) != napi_ok) return NULL;
+  return out;
 }
 
 /* futexWait(id, byteOffset, expected, timeoutMs < 0 for none): 0 woken, 1 timed out, 2 value changed; blocks. */
@@ -391,11 +455,13 @@ static napi_value init(napi_env env, napi_value exports) {
       {"segmentCreate", NULL, segment_create, NULL, NULL, NULL, napi_default, NULL},
       {"segmentOpen", NULL, segment_open, NULL, NULL, NULL, napi_default, NULL},
       {"segmentBuffer", NULL, segment_buffer, NULL, NULL, NULL, napi_default, NULL},
+      {"segmentClose", NULL, segment_close, NULL, NULL, NULL, napi_default, NULL},
       {"segmentRelease", NULL, segment_release, NULL, NULL, NULL, napi_default, NULL},
       {"segmentFd", NULL, segment_fd, NULL, NULL, NULL, napi_default, NULL},
       {"segmentInode", NULL, segment_inode, NULL, NULL, NULL, napi_default, NULL},
       {"segmentGrow", NULL, segment_grow, NULL, NULL, NULL, napi_default, NULL},
       {"segmentDiscard", NULL, segment_discard, NULL, NULL, NULL, napi_default, NULL},
+      {"memoryRoom", NULL, memory_room, NULL, NULL, NULL, napi_default, NULL},
       {"futexWait", NULL, futex_wait, NULL, NULL, NULL, napi_default, NULL},
       {"futexWake", NULL, futex_wake, NULL, NULL, NULL, napi_default, NULL},
       {"threadId", NULL, thread_id, NULL, NULL, NULL, napi_default, NULL},

@@ -44,6 +44,7 @@
 #include <sys/un.h>
 #include <node_api.h>
 
+#include "room.h"
 #include "shm.h"
 
 #define NAME_LIMIT 255          /* a name without its leading '/' (NAME_MAX) */
@@ -314,8 +315,9 @@ static void mapping_finalize(napi_env env, void *data, void *hint) {
   free(m);
 }
 
-/* Size the file and reserve its pages (a full tmpfs fails here with ENOSPC, not later with SIGBUS), then map it. */
+/* Check there is room (room.c), size the file and reserve its pages (a full tmpfs fails here with ENOSPC, not later with SIGBUS), then map it. */
 static int size_and_map(int fd, size_t size, uint8_t **base) {
+  if (mp_room_take(fd, (double)size) != 0) return -ENOMEM;
   if (ftruncate(fd, (off_t)size) != 0) return -errno;
   int e;
   while ((e = posix_fallocate(fd, 0, (off_t)size)) == EINTR) {}

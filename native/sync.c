@@ -28,6 +28,7 @@
 #include <sys/syscall.h>
 #include <linux/futex.h>
 
+#include "room.h"
 #include "sync.h"
 
 /* ---------- segments ---------- */
@@ -93,6 +94,7 @@ int mp_segment_create(size_t size, size_t reserve) {
   size_t mapped = reserve > size ? reserve : size;
   int fd = memfd_create("multiproc", MFD_CLOEXEC);
   if (fd < 0) return -errno;
+  if (mp_room_take(fd, (double)size) != 0) { close(fd); return -ENOMEM; }
   if (ftruncate(fd, (off_t)size) != 0) { int e = errno; close(fd); return -e; }
   /* Reserve the pages now: a full tmpfs must fail here with ENOSPC, not later with SIGBUS. */
   int err = posix_fallocate(fd, 0, (off_t)size);
@@ -187,6 +189,7 @@ int mp_segment_grow(int id, double from, double size) {
   if (mp_segment_info(id, &fd, &mapped, &base) != 0) return -EBADF;
   struct stat st;
   if (fstat(fd, &st) != 0) return -errno;
+  if (size > from && mp_room_take(fd, size - from) != 0) return -ENOMEM;
   if ((double)st.st_size < size && ftruncate(fd, (off_t)size) != 0) return -errno;
   if (size > from) {
     int err = posix_fallocate(fd, (off_t)from, (off_t)(size - from));

@@ -204,7 +204,7 @@ export class Channel {
 
   /** A new channel; `maxsize` > 0 bounds how many messages it holds. */
   static create(maxsize = 0): Channel {
-    const channel = new Channel(Segment.create(DATA + INITIAL_CAPACITY, DATA + MAX_CAPACITY));
+    const channel = new Channel(Segment.create(DATA + INITIAL_CAPACITY, DATA + MAX_CAPACITY, "creating a queue or pipe"));
     channel.#words[MAXSIZE] = Math.max(0, maxsize);
     channel.#positions[CAPACITY_AT[0]] = INITIAL_CAPACITY;
     return channel;
@@ -216,6 +216,37 @@ export class Channel {
 
   get maxsize(): number {
     return this.#words[MAXSIZE]!;
+  }
+
+  /*
+   * Freeing at close (issue 12, see Segment.use): a Queue or a Pipe end made
+   * or opened here uses the channel and lets go when closed; a wait running
+   * on it and a reduction not yet given back hold it meanwhile.
+   */
+  use(): void {
+    this.#header.use();
+  }
+
+  unuse(): void {
+    this.#header.letGo();
+  }
+
+  /** A reduction of the channel went out; giveBack() when its receiver has it open or is gone. */
+  lend(): void {
+    this.#header.hold();
+  }
+
+  giveBack(): void {
+    this.#header.letGo();
+  }
+
+  *#counted<R>(steps: Steps<R>): Steps<R> {
+    this.#header.hold();
+    try {
+      return yield* steps;
+    } finally {
+      this.#header.letGo();
+    }
   }
 
   /** Messages in the ring (a snapshot: others may change it at once). */
@@ -328,8 +359,13 @@ export class Channel {
     const old = before.capacity;
     let capacity = old * 2;
     while (((before.tail - before.head) >>> 0) + need > capacity) capacity *= 2;
-    if (capacity > MAX_CAPACITY) throw new RangeError(`the queue would need more than ${MAX_CAPACITY} bytes of messages waiting`);
-    this.#header.grow(DATA + old, DATA + capacity);
+    if (capacity > MAX_CAPACITY) {
+      throw new RangeError(
+        `a queue or pipe holds at most ${MAX_CAPACITY} bytes (2 GiB) of unread messages, and this one would need ${capacity}: ` +
+          "read some first, or bound the queue (new Queue(maxsize)) so that put() waits",
+      );
+    }
+    this.#header.grow(DATA + old, DATA + capacity, "growing a queue or pipe");
     const start = before.head & (old - 1);
     const wrapped = Math.max(0, start + ((before.tail - before.head) >>> 0) - old);
     this.#reach(capacity);
@@ -438,7 +474,9 @@ export class Channel {
   }
 
   #checkSize(message: Message): void {
-    if (message.payload.length > MAX_MESSAGE) throw new RangeError(`a message of ${message.payload.length} bytes is too large (at most ${MAX_MESSAGE})`);
+    if (message.payload.length > MAX_MESSAGE) {
+      throw new RangeError(`a message of ${message.payload.length} bytes is too large: a queue or pipe carries messages of at most ${MAX_MESSAGE} bytes (1 GiB - 64)`);
+    }
   }
 
   /** With the write lock taken: write, let the lock go, wake a reader. False when bounded and full. */
@@ -462,6 +500,10 @@ export class Channel {
 
   /** A bounded write that waits for room until `deadline` (performance.now() ms; Infinity: no limit). */
   *writeSteps(message: Message, deadline: number): Steps<boolean> {
+    return yield* this.#counted(this.#writeSteps(message, deadline));
+  }
+
+  *#writeSteps(message: Message, deadline: number): Steps<boolean> {
     this.#checkSize(message);
     for (;;) {
       const seq = Atomics.load(this.#words, GET_SEQ);
@@ -510,11 +552,15 @@ export class Channel {
    * has closed or died (pipes).
    */
   *readSteps(deadline: number, endOfStream: boolean, blocking: boolean): Steps<Message | undefined> {
-    return yield* this.#until(deadline, endOfStream, blocking, () => this.#takeSteps());
+    return yield* this.#counted(this.#until(deadline, endOfStream, blocking, () => this.#takeSteps()));
   }
 
   /** Wait until there is a message or the end of the stream (true), or `deadline` passes (false); consumes nothing. */
   *pollSteps(deadline: number, blocking: boolean): Steps<boolean> {
+    return yield* this.#counted(this.#pollSteps(deadline, blocking));
+  }
+
+  *#pollSteps(deadline: number, blocking: boolean): Steps<boolean> {
     const available = () => this.#available();
     try {
       return (yield* this.#until(deadline, true, blocking, function* () {
@@ -582,6 +628,10 @@ export class Channel {
 
   /** Wait until every message written has been marked done; false if `deadline` passed first. */
   *joinSteps(deadline: number): Steps<boolean> {
+    return yield* this.#counted(this.#joinSteps(deadline));
+  }
+
+  *#joinSteps(deadline: number): Steps<boolean> {
     for (;;) {
       const done = Atomics.load(this.#words, DONE);
       if (((Atomics.load(this.#words, WRITTEN) - done) | 0) <= 0) return true;
@@ -641,7 +691,7 @@ export class Channel {
       }
       this.#pruneDead(end);
     }
-    throw new Error(`more than ${ENTRIES} live holders of one ${end === "read" ? "reading" : "writing"} end of a pipe`);
+    throw new Error(`a pipe end has at most ${ENTRIES} live holders (processes or threads that hold it open), and its ${end === "read" ? "reading" : "writing"} end already has them`);
   }
 
   #pruneDead(end: End): void {

@@ -8,8 +8,8 @@
  * Talks to: reduction.ts (message codec), channel.ts (Pipe), listener.ts.
  */
 import { Channel, type ChannelState, type End, type Holder } from "./channel.ts";
-import { BufferTooShort, TimeoutError, abortError } from "./errors.ts";
-import { abandon, decodeMessage, decodeMessageSync, encodeMessage, MessageTag, reduce, registerRebuilder, type Message, type Reduction } from "./reduction.ts";
+import { BufferTooShort, TimeoutError, abortError, checkBoolean } from "./errors.ts";
+import { abandon, decodeMessage, decodeMessageSync, encodeMessage, MessageTag, reduce, travelling, type Message, type Reduction } from "./reduction.ts";
 import { deadlineOf, me, runAsync, runSync } from "./synchronize.ts";
 import { handled, parseWait, type Wait } from "./waiting.ts";
 
@@ -52,7 +52,11 @@ function unframe(message: Message): Message {
   return { tag: frame[0]!, payload: frame.slice(1) };
 }
 
-function bytesOf(buffer: ArrayBufferView | ArrayBuffer, offset: number, size: number | undefined): Uint8Array {
+function bytesOf(buffer: ArrayBufferView | ArrayBuffer, offset: number, size: number | undefined, method: string): Uint8Array {
+  if (!(buffer instanceof ArrayBuffer) && !ArrayBuffer.isView(buffer)) {
+    const got = buffer === null ? "null" : typeof buffer === "object" ? (Object.getPrototypeOf(buffer)?.constructor?.name ?? "object") : typeof buffer;
+    throw new TypeError(`${method} takes bytes (a Buffer, TypedArray, DataView or ArrayBuffer), got ${got}`);
+  }
   const view = buffer instanceof ArrayBuffer ? new Uint8Array(buffer) : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   if (!Number.isInteger(offset) || offset < 0) throw new RangeError("offset is negative");
   if (offset > view.length) throw new RangeError("buffer length < offset");
@@ -112,7 +116,7 @@ export class Connection<S = unknown, R = S> implements Disposable {
   /** Send bytes as one message: `buffer[offset, offset + size)`. */
   sendBytes(buffer: ArrayBufferView | ArrayBuffer, offset = 0, size?: number): void {
     const transport = this.#writer();
-    transport.write({ tag: MessageTag.Bytes, payload: bytesOf(buffer, offset, size) });
+    transport.write({ tag: MessageTag.Bytes, payload: bytesOf(buffer, offset, size, "sendBytes") });
   }
 
   async #read(wait: Wait): Promise<Message> {
@@ -155,12 +159,12 @@ export class Connection<S = unknown, R = S> implements Disposable {
 
   /** Read the next message into `buffer` at `offset`; the number of bytes. BufferTooShort (with the whole message as `data`) if it does not fit. */
   async recvBytesInto(buffer: ArrayBufferView | ArrayBuffer, offset = 0): Promise<number> {
-    const target = bytesOf(buffer, offset, undefined);
+    const target = bytesOf(buffer, offset, undefined, "recvBytesInto");
     return copyInto(target, (await this.#read(undefined)).payload);
   }
 
   recvBytesIntoSync(buffer: ArrayBufferView | ArrayBuffer, offset = 0): number {
-    const target = bytesOf(buffer, offset, undefined);
+    const target = bytesOf(buffer, offset, undefined, "recvBytesIntoSync");
     return copyInto(target, this.#readSync(undefined).payload);
   }
 
@@ -223,6 +227,8 @@ class ChannelTransport implements Transport {
   constructor(inbox: Channel | undefined, outbox: Channel | undefined, entries: { read?: number; write?: number } = {}) {
     this.#inbox = inbox;
     this.#outbox = outbox;
+    inbox?.use();
+    outbox?.use();
     this.readable = inbox !== undefined;
     this.writable = outbox !== undefined;
     const holder = me();
@@ -261,16 +267,21 @@ class ChannelTransport implements Transport {
     return inbox.count() > 0 || runSync(inbox.pollSteps(deadlineOf(timeout), true));
   }
 
+  /** Connection calls it once. The channels' mappings and descriptors go at once when no other end here uses them (see Channel.use). */
   close(): void {
     unclosed.unregister(this);
     releaseHolds(this.#holds);
+    this.#inbox?.unuse();
+    this.#outbox?.unuse();
   }
 
   reduction(): Reduction {
     const state: PipeEndState = {};
     if (this.#inbox) state.inbox = this.#inbox.state(this.#inbox.registerTransit("read"));
     if (this.#outbox) state.outbox = this.#outbox.state(this.#outbox.registerTransit("write"));
-    return { type: "PipeConnection", module: import.meta.url, state };
+    this.#inbox?.lend();
+    this.#outbox?.lend();
+    return pipeEndTravel(state);
   }
 
   /** The receiver of a reduction is gone: drop the holder entries it did not take over. */
@@ -278,6 +289,8 @@ class ChannelTransport implements Transport {
     const { inbox, outbox } = state as PipeEndState;
     if (this.#inbox && inbox?.transit) this.#inbox.releaseTransit(inbox.transit);
     if (this.#outbox && outbox?.transit) this.#outbox.releaseTransit(outbox.transit);
+    this.#inbox?.giveBack();
+    this.#outbox?.giveBack();
   }
 }
 
@@ -310,13 +323,14 @@ function reopenEnd(state: PipeEndState): Connection {
   return new Connection(new ChannelTransport(inbox, outbox, entries));
 }
 
-registerRebuilder("PipeConnection", (state) => reopenEnd(state as PipeEndState));
+const pipeEndTravel = travelling("PipeConnection", import.meta.url, reopenEnd);
 
 /**
  * A pair of connected Connections (Python's Pipe). Duplex (default): both
  * ends send and receive. `Pipe(false)`: `[reader, writer]`.
  */
 export function Pipe<T = unknown>(duplex = true): [Connection<T>, Connection<T>] {
+  checkBoolean(duplex, "duplex");
   const forward = Channel.create();
   if (!duplex) return [new Connection(new ChannelTransport(forward, undefined)), new Connection(new ChannelTransport(undefined, forward))];
   const backward = Channel.create();

@@ -51,6 +51,19 @@ export class BrokenBarrierError extends Error {
 export class RemoteError extends ProcessError {
 }
 
+/** Thrown when a value cannot be sent; `path` locates the offending part, e.g. `args[1].cb`. */
+export class SerializationError extends TypeError {
+  constructor(
+    message: string,
+    readonly path: string = "",
+  ) {
+    super(message);
+  }
+}
+
+/** Thrown when a function cannot travel to another process; the message says how to fix it. */
+export class FunctionLookupError extends TypeError {}
+
 /** What a WorkerLostError knows of the worker and the task. */
 export interface WorkerLoss {
   /** The worker's exit code: n for exit(n), -N when killed by signal N. */
@@ -102,6 +115,11 @@ function describe(value: unknown): string {
 export class OwnerDiedError extends ProcessError {
 }
 
+/** A boolean option given something else: refused rather than read as truthy (`daemon: "no"` would be true). */
+export function checkBoolean(value: unknown, name: string): void {
+  if (value !== undefined && typeof value !== "boolean") throw new TypeError(`${name} must be a boolean, got ${value === null ? "null" : typeof value}`);
+}
+
 /** The error an aborted wait rejects with: the signal's reason, or a DOMException named AbortError. */
 export function abortError(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException("This operation was aborted", "AbortError");
@@ -131,6 +149,8 @@ export const libraryErrors = [
   WorkerLostError,
   MaybeEncodingError,
   OwnerDiedError,
+  SerializationError,
+  FunctionLookupError,
 ] as const;
 
 nameErrorClasses(...libraryErrors);

@@ -15,8 +15,10 @@
  * Talks to: reduction.ts (functions inside values), process.ts (targets).
  */
 import { builtin, requireFromPackage, shared } from "./runtime.ts";
-import { nameErrorClasses } from "./errors.ts";
 import { typeScriptReady } from "./spawn/typescript.ts";
+import { FunctionLookupError } from "./errors.ts";
+
+export { FunctionLookupError };
 
 const { readFileSync } = builtin("node:fs");
 const { fileURLToPath, pathToFileURL } = builtin("node:url");
@@ -74,10 +76,6 @@ export function registerTarget<F extends AnyFunction>(meta: ModuleHandle, fn: F)
   registry.refs.set(fn, { module, name: fn.name, registered: true });
   return fn;
 }
-
-/** Thrown when a function cannot travel to another process; the message says how to fix it. */
-export class FunctionLookupError extends TypeError {}
-nameErrorClasses(FunctionLookupError);
 
 const located = shared("functionRefs.located", () => new WeakMap<AnyFunction, FunctionRef>());
 

@@ -14,7 +14,7 @@
  * build on Block.
  */
 import { native } from "./native.ts";
-import { reduce, registerRebuilder, type Reduction } from "./reduction.ts";
+import { abandon, reduce, travelling, type Reduction } from "./reduction.ts";
 import { shared } from "./runtime.ts";
 
 /** How another process can open a segment: the descriptors live processes hold it by. */
@@ -25,9 +25,38 @@ interface SegmentState {
   holders: Array<{ pid: number; fd: number }>;
 }
 
-function check(result: number, what: string): number {
+const ENOMEM = 12;
+
+/** `result`, or the error its -errno means; `asked`: the bytes the call was about to commit. */
+function check(result: number, what: string, asked: number): number {
   if (result >= 0) return result;
-  throw segmentError(-result, what);
+  throw -result === ENOMEM ? roomError(asked, what) : segmentError(-result, what);
+}
+
+function formatBytes(n: number): string {
+  if (n >= 2 ** 60) return "unlimited";
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let unit = 0;
+  let value = n;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${n} bytes` : `${value.toFixed(1)} ${units[unit]} (${n} bytes)`;
+}
+
+/**
+ * The error of a shared allocation larger than what this process may still
+ * commit (native/room.c refuses it before any page is taken). `path`: the
+ * filesystem whose free space also counted (/dev/shm for SharedMemory).
+ */
+export function roomError(asked: number, what: string, path: string | null = null): RangeError {
+  const room = native().memoryRoom(path);
+  const limits = `MemAvailable, this process's memory cgroup limit${path ? ` and the free space of ${path}` : ""}, whichever is lowest`;
+  const error = new RangeError(
+    `${what}: cannot allocate ${formatBytes(asked)} of shared memory: only ${formatBytes(Math.floor(room))} available (${limits}) (ENOMEM)`,
+  );
+  return Object.assign(error, { code: "ENOMEM" });
 }
 
 function segmentError(errno: number, what: string): Error {
@@ -45,15 +74,18 @@ export class Segment {
   /** Who else held it when it reached us: tried when our own sender is gone. */
   readonly #holders: Array<{ pid: number; fd: number }>;
   #window: ArrayBuffer;
+  /** Every buffer this object made over the mapping: close() gives them all back. */
+  readonly #buffers: ArrayBuffer[] = [];
 
   /** `windowLength` 0: a buffer over the whole mapping. */
   private constructor(id: number, holders: Array<{ pid: number; fd: number }>, windowLength: number) {
     this.id = id;
     const addon = native();
     this.buffer = addon.segmentBuffer(id, windowLength);
-    // From here the buffer's reference keeps the mapping; the mapping goes when the buffer is collected.
+    // From here the buffer's reference keeps the mapping; the mapping goes when the buffer is collected, or at close().
     addon.segmentRelease(id);
     this.#window = this.buffer;
+    this.#buffers.push(this.buffer);
     this.int32 = new Int32Array(this.buffer);
     this.#holders = [{ pid: process.pid, fd: addon.segmentFd(id) }, ...holders.filter((h) => h.pid !== process.pid)].slice(0, 4);
   }
@@ -61,11 +93,12 @@ export class Segment {
   /**
    * A new segment of `size` bytes. `reserve` > size maps that much address
    * space for a segment that will grow (grow()); only the part the file
-   * covers may be touched, through window().
+   * covers may be touched, through window(). `what` starts the error
+   * message when the machine cannot hold it.
    */
-  static create(size: number, reserve = size): Segment {
+  static create(size: number, reserve = size, what = "creating a shared segment"): Segment {
     if (!Number.isSafeInteger(size) || size <= 0) throw new RangeError(`segment size must be a positive integer, got ${size}`);
-    return new Segment(check(native().segmentCreate(size, reserve), "creating a shared segment"), [], reserve > size ? size : 0);
+    return new Segment(check(native().segmentCreate(size, reserve), what, size), [], reserve > size ? size : 0);
   }
 
   /** Map a segment another process sent; `populate`: fill its page tables now (for one used whole, as an array is); `reserve` as in create(). */
@@ -86,8 +119,51 @@ export class Segment {
    * reservation is not handed to it whole: the window grows with the file.
    */
   window(length: number): ArrayBuffer {
-    if (this.#window.byteLength < length) this.#window = native().segmentBuffer(this.id, Math.max(length, this.#window.byteLength * 2));
+    if (this.#window.byteLength < length) {
+      this.#window = native().segmentBuffer(this.id, Math.max(length, this.#window.byteLength * 2));
+      this.#buffers.push(this.#window);
+    }
     return this.#window;
+  }
+
+  /*
+   * Freeing at close (issue 12). Objects that own a part of the segment (a
+   * queue, a pipe end, a shared value) use() it and, when closed, letGo();
+   * a wait running on it and a reduction not yet given back (its receiver
+   * opens the segment through this process's descriptor) hold() it too.
+   * Once something has used it and nothing holds it any more, close().
+   * A segment nobody ever used (the pool's channels) is left to garbage
+   * collection, as is one whose reduction is never given back.
+   */
+  #holds = 0;
+  #used = false;
+
+  use(): void {
+    this.#used = true;
+    this.#holds++;
+  }
+
+  hold(): void {
+    this.#holds++;
+  }
+
+  letGo(): void {
+    if (--this.#holds === 0 && this.#used) this.close();
+  }
+
+  get closed(): boolean {
+    return this.#used && this.#buffers.length === 0;
+  }
+
+  /**
+   * Let go of the mapping now rather than at garbage collection: every buffer
+   * this object made is detached (reads see length 0), and with the last
+   * reference this process holds, the mapping and the descriptor go. Other
+   * processes, and other objects of this one over the same segment, keep
+   * theirs.
+   */
+  close(): void {
+    for (const buffer of this.#buffers.splice(0)) native().segmentClose(buffer);
   }
 
   get size(): number {
@@ -99,13 +175,13 @@ export class Segment {
   }
 
   /** Make the file at least `size` bytes, reserving [from, size); the mapping must cover it (see create). */
-  grow(from: number, size: number): void {
-    check(native().segmentGrow(this.id, from, size), "growing a shared segment");
+  grow(from: number, size: number, what = "growing a shared segment"): void {
+    check(native().segmentGrow(this.id, from, size), what, size - from);
   }
 
   /** Free the pages of [offset, offset + length); they read as zeros until written. */
   discard(offset: number, length: number): void {
-    check(native().segmentDiscard(this.id, offset, length), "freeing shared pages");
+    check(native().segmentDiscard(this.id, offset, length), "freeing shared pages", 0);
   }
 
   /** Block while the word at `index` (an Int32 index) equals `expected`; see native.futexWait. */
@@ -155,8 +231,24 @@ export class Block {
     return this.offset / 4 + n;
   }
 
+  #closed = false;
+
+  /** The object owning this block is closed: its segment may go once nothing else here holds it. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.segment.letGo();
+  }
+
   [reduce](): Reduction {
-    return { type: "Block", module: import.meta.url, state: { segment: this.segment.state(), offset: this.offset, size: this.size } };
+    const reduction = blockTravel({ segment: this.segment.state(), offset: this.offset, size: this.size });
+    this.segment.hold();
+    return reduction;
+  }
+
+  /** Its receiver has the segment open, or is gone. */
+  [abandon](): void {
+    this.segment.letGo();
   }
 }
 
@@ -167,16 +259,25 @@ interface Arena {
 
 const arenas = shared("heap.arenas", () => ({ current: null as Arena | null }));
 
-/** `size` bytes of zeroed shared memory, aligned to a cache line. */
-export function allocate(size: number): Block {
+/** A block its owner will close(): the segment counts it among its users. */
+function owned(segment: Segment, offset: number, size: number): Block {
+  segment.use();
+  return new Block(segment, offset, size);
+}
+
+/** `size` bytes of zeroed shared memory, aligned to a cache line; `what` names the object in errors. */
+export function allocate(size: number, what = "allocating shared memory"): Block {
   const rounded = Math.ceil(Math.max(size, 1) / SLOT) * SLOT;
-  if (rounded > ARENA_SIZE / 4) return new Block(Segment.create(rounded), 0, rounded);
+  if (rounded > ARENA_SIZE / 4) return owned(Segment.create(rounded, rounded, what), 0, rounded);
   let arena = arenas.current;
   if (!arena || arena.next + rounded > ARENA_SIZE) {
-    arena = { segment: Segment.create(ARENA_SIZE), next: 0 };
+    // The arena holds itself while it is the one allocating: its blocks all closed must not free it yet.
+    arena?.segment.letGo();
+    arena = { segment: Segment.create(ARENA_SIZE, ARENA_SIZE, what), next: 0 };
+    arena.segment.use();
     arenas.current = arena;
   }
-  const block = new Block(arena.segment, arena.next, rounded);
+  const block = owned(arena.segment, arena.next, rounded);
   arena.next += rounded;
   return block;
 }
@@ -187,13 +288,14 @@ const opened = shared("heap.opened", () => new Map<string, WeakRef<Segment>>());
 function openSegment(state: SegmentState): Segment {
   const key = String(state.inode);
   const known = opened.get(key)?.deref();
-  if (known) return known;
+  if (known && !known.closed) return known;
   const segment = Segment.open(state);
   opened.set(key, new WeakRef(segment));
   return segment;
 }
 
-registerRebuilder("Block", (state) => {
-  const { segment, offset, size } = state as { segment: SegmentState; offset: number; size: number };
-  return new Block(openSegment(segment), offset, size);
-});
+const blockTravel = travelling(
+  "Block",
+  import.meta.url,
+  ({ segment, offset, size }: { segment: SegmentState; offset: number; size: number }) => owned(openSegment(segment), offset, size),
+);

@@ -36,6 +36,11 @@ export interface NativeAddon {
   segmentInode(id: number): number;
   /** An ArrayBuffer over the first `length` bytes of the segment's mapping (0: all); the mapping lives while any such buffer does. */
   segmentBuffer(id: number, length: number): ArrayBuffer;
+  /**
+   * Detach a buffer segmentBuffer made and drop its reference now (not when it is collected); with this
+   * process's last one the mapping and the descriptor go. Idempotent.
+   */
+  segmentClose(buffer: ArrayBuffer): void;
   /** Drop the reference segmentCreate/segmentOpen returned. */
   segmentRelease(id: number): void;
   /** Make the segment's file at least `size` bytes, reserving the pages of [from, size): 0 or -errno. Mappings must already cover it (reserve). */
@@ -44,6 +49,12 @@ export interface NativeAddon {
   segmentDiscard(id: number, offset: number, length: number): number;
   /** The descriptor this process holds the segment by. */
   segmentFd(id: number): number;
+  /**
+   * The bytes a shared allocation may still commit: the lowest of MemAvailable, the memory cgroup limits
+   * minus their usage, and (with `path`) that filesystem's free space. Creation and growth return -ENOMEM
+   * past it, before any page is committed.
+   */
+  memoryRoom(path: string | null): number;
   /** Block while the 32-bit word at `offset` holds `expected`: 0 woken, 1 timed out, 2 changed. timeoutMs < 0: no limit. */
   futexWait(id: number, offset: number, expected: number, timeoutMs: number): number;
   futexWake(id: number, offset: number, count: number): number;

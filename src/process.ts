@@ -9,7 +9,7 @@
  * children at exit lives in spawn/lifecycle.ts; the child side of start is
  * spawn/child.ts.
  */
-import { ProcessError } from "./errors.ts";
+import { ProcessError, checkBoolean } from "./errors.ts";
 import { dumps } from "./reduction.ts";
 import { locateFunction, moduleUrlOf, type ModuleHandle } from "./functionRefs.ts";
 import { builtin, shared } from "./runtime.ts";
@@ -124,8 +124,8 @@ export class Process<T extends Target = Target> {
   #launch: LaunchOptions = {};
 
   constructor(options: ProcessOptions<T> = {}) {
-    const init = options as Partial<SelfInit>;
-    if (init[selfToken]) {
+    const init = options as ProcessOptions<T> & Partial<SelfInit>;
+    if (init?.[selfToken]) {
       this.#self = { ident: init.ident! };
       this.#target = init.target;
       this.#args = init.args ?? [];
@@ -140,6 +140,7 @@ export class Process<T extends Target = Target> {
     if (target !== undefined && target !== null && typeof target !== "function") throw new TypeError("target must be a function");
     if (!Array.isArray(args)) throw new TypeError("args must be an array");
     if (kwargs !== undefined && (kwargs === null || typeof kwargs !== "object")) throw new TypeError("kwargs must be an object");
+    checkBoolean(daemon, "daemon");
     this.#target = target ?? undefined;
     this.#args = [...args];
     this.#kwargs = kwargs;
@@ -272,7 +273,8 @@ export class Process<T extends Target = Target> {
 
   set daemon(value: boolean) {
     if (this.#child || this.#self) throw new ProcessError("process has already started");
-    this.#daemon = Boolean(value);
+    checkBoolean(value, "daemon");
+    this.#daemon = value;
   }
 
   get authkey(): Buffer {

@@ -11,12 +11,13 @@
  */
 import { Channel, type ChannelState } from "./channel.ts";
 import { Empty, Full, TimeoutError } from "./errors.ts";
-import { decodeMessage, decodeMessageSync, encodeMessage, reduce, registerRebuilder, type Message, type Reduction } from "./reduction.ts";
+import { abandon, decodeMessage, decodeMessageSync, encodeMessage, reduce, travelling, type Message, type Reduction, type Travel } from "./reduction.ts";
 import { deadlineOf, runAsync, runSync } from "./synchronize.ts";
-import { handled, parseWait, type BlockingWaitOptions, type WaitOptions } from "./waiting.ts";
+import { handled, parseWait, type Wait } from "./waiting.ts";
 
 /** How long put/get may wait: ms, or `{ block, timeout, signal }` (DESIGN 1b). */
-export type QueueWait = number | null | undefined | BlockingWaitOptions;
+/** @deprecated The one waiting type is `Wait`. */
+export type QueueWait = Wait;
 
 const DONE = Promise.resolve();
 
@@ -40,26 +41,29 @@ function empty(timeout: number | null): Empty {
 
 /** What every queue shares: the channel, closing, sizes, and reading. */
 abstract class QueueBase<T> {
-  #channel: Channel | undefined;
-  readonly #type: string;
+  readonly #channel: Channel;
+  #closed = false;
+  readonly #travel: Travel<ChannelState>;
 
-  protected constructor(type: string, channel: Channel) {
-    this.#type = type;
+  protected constructor(travel: Travel<ChannelState>, channel: Channel) {
+    this.#travel = travel;
     this.#channel = channel;
+    channel.use();
   }
 
   protected channel(): Channel {
-    if (!this.#channel) throw new Error(`${this.#type} is closed`);
+    if (this.#closed) throw new Error(`${this.#travel.type} is closed`);
     return this.#channel;
   }
 
   /** Remove and return an item, waiting for one as `wait` says; Empty when none came. */
-  get(wait?: QueueWait): Promise<T> {
+  get(wait?: Wait): Promise<T> {
     try {
       const channel = this.channel();
+      // Checked before the fast path: a bad argument fails whether or not an item is there.
+      const { block, timeout, signal } = parseWait(wait);
       const message = channel.tryRead();
       if (message) return decodeMessage(message) as Promise<T>;
-      const { block, timeout, signal } = parseWait(wait);
       if (!block) throw empty(null);
       return handled(
         runAsync(channel.readSteps(deadlineOf(timeout), false, false), signal).then((arrived) => {
@@ -73,7 +77,7 @@ abstract class QueueBase<T> {
   }
 
   /** The blocking form of get, for code that may block its thread. */
-  getSync(wait?: number | null | Omit<BlockingWaitOptions, "signal">): T {
+  getSync(wait?: Wait): T {
     const channel = this.channel();
     const { block, timeout } = parseWait(wait);
     const message = block ? runSync(channel.readSteps(deadlineOf(timeout), false, true)) : channel.tryRead();
@@ -95,9 +99,21 @@ abstract class QueueBase<T> {
     return this.channel().count() === 0;
   }
 
-  /** This process will use the queue no more; put and get then throw. Items already put stay for other processes. */
+  /**
+   * This process will use the queue no more; put and get then throw. Items
+   * already put stay for other processes. The queue's memory mapping and
+   * descriptor in this process go at once (after a get or put still waiting
+   * here, or once a child it was sent to has it open), not at garbage
+   * collection. Idempotent.
+   */
   close(): void {
-    this.#channel = undefined;
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#channel.unuse();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /** Python's join_thread: there is no feeder thread to wait for (put has written the item already). */
@@ -111,7 +127,14 @@ abstract class QueueBase<T> {
   }
 
   [reduce](): Reduction {
-    return { type: this.#type, module: import.meta.url, state: this.channel().state() };
+    const reduction = this.#travel(this.channel().state());
+    this.#channel.lend();
+    return reduction;
+  }
+
+  /** The receiver of a reduction has the queue open, or is gone: this process's descriptor is no longer needed for it. */
+  [abandon](): void {
+    this.#channel.giveBack();
   }
 }
 
@@ -119,7 +142,7 @@ abstract class QueueBase<T> {
 export class Queue<T = unknown> extends QueueBase<T> {
   /** `maxsize` <= 0: unbounded, and put never waits. */
   constructor(maxsize = 0, options: Reopen = {}) {
-    super(new.target === JoinableQueue ? "JoinableQueue" : "Queue", options[onChannel] ?? Channel.create(checkMaxsize(maxsize)));
+    super(new.target === JoinableQueue ? joinableQueueTravel : queueTravel, options[onChannel] ?? Channel.create(checkMaxsize(maxsize)));
   }
 
   get maxsize(): number {
@@ -127,12 +150,12 @@ export class Queue<T = unknown> extends QueueBase<T> {
   }
 
   /** Put an item, waiting for room (bounded queues) as `wait` says; Full when none came. */
-  put(item: T, wait?: QueueWait): Promise<void> {
+  put(item: T, wait?: Wait): Promise<void> {
     try {
       const channel = this.channel();
+      const { block, timeout, signal } = parseWait(wait);
       const message = this.encode(item);
       if (channel.tryWrite(message)) return DONE;
-      const { block, timeout, signal } = parseWait(wait);
       if (!block) throw full(null);
       return handled(
         runAsync(channel.writeSteps(message, deadlineOf(timeout)), signal).then((written) => {
@@ -145,7 +168,7 @@ export class Queue<T = unknown> extends QueueBase<T> {
   }
 
   /** The blocking form of put. */
-  putSync(item: T, wait?: number | null | Omit<BlockingWaitOptions, "signal">): void {
+  putSync(item: T, wait?: Wait): void {
     const channel = this.channel();
     const message = this.encode(item);
     const { block, timeout } = parseWait(wait);
@@ -175,7 +198,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   }
 
   /** Resolves once every item put has been marked done; TimeoutError after `timeout`. */
-  join(wait?: number | null | WaitOptions): Promise<void> {
+  join(wait?: Wait): Promise<void> {
     try {
       const channel = this.channel();
       const { timeout, signal } = parseWait(wait);
@@ -199,7 +222,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 /** An unbounded queue with only put, get and empty (Python's SimpleQueue); put never waits. */
 export class SimpleQueue<T = unknown> extends QueueBase<T> {
   constructor(options: Reopen = {}) {
-    super("SimpleQueue", options[onChannel] ?? Channel.create(0));
+    super(simpleQueueTravel, options[onChannel] ?? Channel.create(0));
   }
 
   put(item: T): void {
@@ -211,6 +234,6 @@ export class SimpleQueue<T = unknown> extends QueueBase<T> {
   }
 }
 
-registerRebuilder("Queue", (state) => new Queue(0, { [onChannel]: Channel.open(state as ChannelState) }));
-registerRebuilder("JoinableQueue", (state) => new JoinableQueue(0, { [onChannel]: Channel.open(state as ChannelState) }));
-registerRebuilder("SimpleQueue", (state) => new SimpleQueue({ [onChannel]: Channel.open(state as ChannelState) }));
+const queueTravel = travelling("Queue", import.meta.url, (state: ChannelState) => new Queue(0, { [onChannel]: Channel.open(state) }));
+const joinableQueueTravel = travelling("JoinableQueue", import.meta.url, (state: ChannelState) => new JoinableQueue(0, { [onChannel]: Channel.open(state) }));
+const simpleQueueTravel = travelling("SimpleQueue", import.meta.url, (state: ChannelState) => new SimpleQueue({ [onChannel]: Channel.open(state) }));

@@ -23,8 +23,10 @@
 
 import type { Server, Socket } from "node:net";
 import { FunctionLookupError, importModule, isImported, loadFunctionSync, locateFunction, type FunctionRef } from "./functionRefs.ts";
-import { libraryErrors, nameErrorClasses } from "./errors.ts";
+import { libraryErrors, SerializationError } from "./errors.ts";
 import { builtin, requireFromPackage, shared } from "./runtime.ts";
+
+export { SerializationError };
 
 const { EventEmitter } = builtin("node:events");
 const { serialize, deserialize } = builtin("node:v8");
@@ -58,18 +60,6 @@ export const abandon = Symbol.for("multiproc.abandon");
 interface Abandonable {
   [abandon](state: unknown): void;
 }
-
-/** Thrown when a value cannot be sent; `path` locates the offending part, e.g. `args[1].cb`. */
-export class SerializationError extends TypeError {
-  constructor(
-    message: string,
-    readonly path: string,
-  ) {
-    super(message);
-  }
-}
-
-nameErrorClasses(SerializationError);
 
 type Constructor = abstract new (...args: never[]) => object;
 type Rebuilder = (state: unknown) => unknown;
@@ -122,6 +112,22 @@ function sameLibraryClass(a: Marked, b: Marked): boolean {
 /** Register how to re-open a library object of `type` from its reduced state. */
 export function registerRebuilder(type: string, rebuild: Rebuilder): void {
   registries.rebuilders.set(type, rebuild);
+}
+
+/** Makes the reduction of one travelling type; `type` names its rebuild. */
+export interface Travel<S> {
+  (state: S): Reduction;
+  readonly type: string;
+}
+
+/**
+ * Register a travelling type's rebuild and get the function its `[reduce]()`
+ * calls, so that the type is named once. `module` is the registering
+ * module's URL: the receiver imports it to find the rebuild.
+ */
+export function travelling<S>(type: string, module: string, rebuild: (state: S) => unknown): Travel<S> {
+  registerRebuilder(type, rebuild as Rebuilder);
+  return Object.assign((state: S): Reduction => ({ type, module, state }), { type });
 }
 
 for (const errorClass of libraryErrors) {

@@ -44,13 +44,15 @@
  * Both travel to other processes by reference (their name): the receiver
  * attaches. Talks to: native.ts (shm.c), reduction.ts.
  */
+import { checkBoolean } from "./errors.ts";
+import { roomError } from "./heap.ts";
 import { native } from "./native.ts";
-import { reduce, registerRebuilder, type Reduction } from "./reduction.ts";
+import { reduce, travelling, type Reduction } from "./reduction.ts";
 import { builtin, shared } from "./runtime.ts";
 
 const { closeSync } = builtin("node:fs");
 const { getSystemErrorName } = builtin("node:util");
-const { EEXIST, EINVAL } = builtin("node:os").constants.errno;
+const { EEXIST, EINVAL, ENOMEM } = builtin("node:os").constants.errno;
 
 export interface SharedMemoryOptions {
   /** The segment's name, without the leading slash; generated (`psm_` + 8 hex digits) when creating without one. */
@@ -161,6 +163,7 @@ export class SharedMemory implements Disposable {
 
   constructor(options: SharedMemoryOptions = {}) {
     if (options === null || typeof options !== "object") throw new TypeError("new SharedMemory({ name?, create?, size? })");
+    checkBoolean(options.create, "create");
     const create = options.create ?? false;
     const size = options.size ?? 0;
     if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) throw new RangeError("'size' must be a positive integer");
@@ -181,6 +184,7 @@ export class SharedMemory implements Disposable {
     } else {
       opened = addon.shmOpen(name, false, 0);
     }
+    if (opened === -ENOMEM && create) throw roomError(size, `creating SharedMemory '${name}'`, "/dev/shm");
     if (typeof opened === "number") {
       const detail = opened === -EINVAL && !create ? "the segment is empty (size 0): not set up, or not made to be attached" : undefined;
       throw systemError(opened, "shm_open", name, detail);
@@ -223,11 +227,11 @@ export class SharedMemory implements Disposable {
   }
 
   [reduce](): Reduction {
-    return { type: "SharedMemory", module: import.meta.url, state: { name: this.name } };
+    return sharedMemoryTravel({ name: this.name });
   }
 }
 
-registerRebuilder("SharedMemory", (state) => new SharedMemory({ name: (state as { name: string }).name }));
+const sharedMemoryTravel = travelling("SharedMemory", import.meta.url, ({ name }: { name: string }) => new SharedMemory({ name }));
 
 /** What a ShareableList slot holds. Numbers are stored as float64 (exact integers up to 2^53); use a BigInt for 64-bit integers. */
 export type ShareableValue = number | bigint | boolean | string | Uint8Array | null;
@@ -472,8 +476,8 @@ export class ShareableList implements Iterable<ShareableValue> {
   }
 
   [reduce](): Reduction {
-    return { type: "ShareableList", module: import.meta.url, state: { name: this.shm.name } };
+    return shareableListTravel({ name: this.shm.name });
   }
 }
 
-registerRebuilder("ShareableList", (state) => new ShareableList(null, { name: (state as { name: string }).name }));
+const shareableListTravel = travelling("ShareableList", import.meta.url, ({ name }: { name: string }) => new ShareableList(null, { name }));

@@ -22,8 +22,9 @@
  * (travelling by reference).
  */
 import { allocate, Block } from "./heap.ts";
-import { reduce, registerRebuilder, type Reduction } from "./reduction.ts";
-import { Lock, RLock, type Acquire, type LockGuard } from "./synchronize.ts";
+import { reduce, travelling, type Reduction } from "./reduction.ts";
+import { Lock, RLock, type LockGuard } from "./synchronize.ts";
+import type { Wait } from "./waiting.ts";
 
 /** Python `array` typecodes. */
 export type Typecode = "b" | "B" | "h" | "H" | "i" | "I" | "l" | "L" | "q" | "Q" | "f" | "d";
@@ -113,6 +114,11 @@ export interface SharedOptions {
   lock?: boolean | SharedLock;
 }
 
+/** Whether lockFrom(options.lock) made a new lock, which then belongs to the value or array alone. */
+function madeFor(options: SharedOptions & Reopen): boolean {
+  return !options[onBlock] && (options.lock === undefined || options.lock === true);
+}
+
 /** null for no lock. */
 function lockFrom(option: unknown): SharedLock | null {
   if (option === undefined || option === true) return new RLock();
@@ -124,10 +130,18 @@ function lockFrom(option: unknown): SharedLock | null {
   throw new TypeError(`lock must be true, false, a Lock or an RLock; got ${option === null ? "null" : typeof option}`);
 }
 
+/**
+ * What ctypes refuses: another type, and for integer codes a number that is
+ * not an integer (NaN, Infinity, 1.5). An integer outside the code's range
+ * is stored wrapped, as ctypes and typed arrays do (c_byte(300) is 44).
+ */
 function checkElement(kind: Kind, typecode: string, value: unknown, what: string): void {
   const expected = kind.bigint ? "bigint" : "number";
   if (typeof value !== expected) {
     throw new TypeError(`${what} of typecode '${typecode}' must be a ${expected}, got ${typeof value}`);
+  }
+  if (kind.atomic && !kind.bigint && !Number.isInteger(value)) {
+    throw new TypeError(`${what} of integer typecode '${typecode}' must be an integer, got ${String(value)}`);
   }
 }
 
@@ -147,6 +161,10 @@ function notInteger(typecode: string, method: string): TypeError {
 
 const inspectCustom = Symbol.for("nodejs.util.inspect.custom");
 
+function closedError(object: object): Error {
+  return new Error(`this shared ${object instanceof RawArray ? "array" : "value"} is closed`);
+}
+
 function show(value: number | bigint): string {
   return typeof value === "bigint" ? `${value}n` : String(value);
 }
@@ -156,51 +174,78 @@ export class RawValue<C extends Typecode = Typecode> {
   readonly typecode: C;
   readonly #block: Block;
   readonly #view: AnyView;
-  readonly #atomic: boolean;
+  readonly #kind: Kind;
 
   constructor(typecode: C, init?: ElementOf<C>, options: Reopen = {}) {
     const kind = kindOf(typecode);
     this.typecode = typecode;
-    this.#atomic = kind.atomic;
+    this.#kind = kind;
     const reopened = options[onBlock];
     if (reopened) checkArrived(reopened.block, kind.size);
     else if (init !== undefined) checkElement(kind, typecode, init, "the initial value");
-    this.#block = reopened?.block ?? allocate(kind.size);
+    this.#block = reopened?.block ?? allocate(kind.size, `creating a shared Value('${typecode}')`);
     this.#view = new kind.array(this.#block.segment.buffer, this.#block.offset, 1);
     if (!reopened && init !== undefined) this.value = init;
   }
 
+  #closed = false;
+
+  /**
+   * This process is done with the value: reading or writing it then throws.
+   * Its shared memory here goes at once when nothing else of this process
+   * holds it (values share 64 KiB arenas; see heap.ts), else at garbage
+   * collection. Other processes keep theirs. Idempotent.
+   */
+  close(): void {
+    this.#closed = true;
+    this.#block.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   /** The value: one memory access, atomic for integer codes; does not take any lock. */
   get value(): ElementOf<C> {
-    return (this.#atomic ? atomics.load(this.#view, 0) : this.#view[0]) as ElementOf<C>;
+    if (this.#closed) throw closedError(this);
+    return (this.#kind.atomic ? atomics.load(this.#view, 0) : this.#view[0]) as ElementOf<C>;
   }
 
   set value(value: ElementOf<C>) {
-    if (this.#atomic) atomics.store(this.#view, 0, value);
+    checkElement(this.#kind, this.typecode, value, "a value");
+    if (this.#closed) throw closedError(this);
+    if (this.#kind.atomic) atomics.store(this.#view, 0, value);
     else (this.#view as LooseView)[0] = value;
+  }
+
+  /** The integer-code check the atomic methods make of their arguments. */
+  #integer(method: string, ...values: unknown[]): void {
+    if (this.#closed) throw closedError(this);
+    if (!this.#kind.atomic) throw notInteger(this.typecode, method);
+    for (const value of values) checkElement(this.#kind, this.typecode, value, `the argument of ${method}()`);
   }
 
   /** Atomically add `n`; returns the value before (Atomics.add). Integer codes only. */
   add(this: RawValue<C & IntegerTypecode>, n: ElementOf<C>): ElementOf<C> {
-    if (!this.#atomic) throw notInteger(this.typecode, "add");
+    this.#integer("add", n);
     return atomics.add(this.#view, 0, n) as ElementOf<C>;
   }
 
   /** Atomically subtract `n`; returns the value before. Integer codes only. */
   sub(this: RawValue<C & IntegerTypecode>, n: ElementOf<C>): ElementOf<C> {
-    if (!this.#atomic) throw notInteger(this.typecode, "sub");
+    this.#integer("sub", n);
     return atomics.sub(this.#view, 0, n) as ElementOf<C>;
   }
 
   /** Atomically store `value`; returns the value before. Integer codes only. */
   exchange(this: RawValue<C & IntegerTypecode>, value: ElementOf<C>): ElementOf<C> {
-    if (!this.#atomic) throw notInteger(this.typecode, "exchange");
+    this.#integer("exchange", value);
     return atomics.exchange(this.#view, 0, value) as ElementOf<C>;
   }
 
   /** Store `replacement` if the value is `expected`; returns the value before either way. Integer codes only. */
   compareExchange(this: RawValue<C & IntegerTypecode>, expected: ElementOf<C>, replacement: ElementOf<C>): ElementOf<C> {
-    if (!this.#atomic) throw notInteger(this.typecode, "compareExchange");
+    this.#integer("compareExchange", expected, replacement);
     return atomics.compareExchange(this.#view, 0, expected, replacement) as ElementOf<C>;
   }
 
@@ -217,7 +262,7 @@ export class RawValue<C extends Typecode = Typecode> {
   }
 
   [reduce](): Reduction {
-    return { type: "RawValue", module: import.meta.url, state: { typecode: this.typecode, block: this.#block } };
+    return rawValueTravel({ typecode: this.typecode, block: this.#block });
   }
 }
 
@@ -229,6 +274,9 @@ export class RawValue<C extends Typecode = Typecode> {
 class Synchronized<C extends Typecode = Typecode> extends RawValue<C> {
   readonly #lock!: SharedLock;
 
+  /** Whether the lock was made for this value (closed with it). */
+  #ownLock = false;
+
   constructor(typecode: C, init?: ElementOf<C>, options: SharedOptions & Reopen = {}) {
     // Refuse a bad typecode or initial value before a lock is made for nothing.
     const kind = kindOf(typecode);
@@ -238,17 +286,24 @@ class Synchronized<C extends Typecode = Typecode> extends RawValue<C> {
     if (lock === null) return new RawValue(typecode, init, options) as Synchronized<C>;
     super(typecode, init, options);
     this.#lock = lock;
+    this.#ownLock = madeFor(options);
+  }
+
+  /** As RawValue's; the lock goes too when it was made for this value. */
+  override close(): void {
+    super.close();
+    if (this.#ownLock) this.#lock.close();
   }
 
   getLock(): SharedLock {
     return this.#lock;
   }
 
-  acquire(options?: Acquire): Promise<boolean> {
+  acquire(options?: Wait): Promise<boolean> {
     return this.#lock.acquire(options);
   }
 
-  acquireSync(options?: Acquire): boolean {
+  acquireSync(options?: Wait): boolean {
     return this.#lock.acquireSync(options);
   }
 
@@ -257,13 +312,12 @@ class Synchronized<C extends Typecode = Typecode> extends RawValue<C> {
   }
 
   /** `await using held = await value.hold()`: the lock, released at scope end. */
-  hold(options?: Acquire): Promise<LockGuard> {
+  hold(options?: Wait): Promise<LockGuard> {
     return this.#lock.hold(options);
   }
 
   override [reduce](): Reduction {
-    const raw = super[reduce]();
-    return { ...raw, type: "Value", state: { ...(raw.state as object), lock: this.#lock } };
+    return valueTravel({ ...(super[reduce]().state as ValueState), lock: this.#lock });
   }
 }
 
@@ -321,6 +375,7 @@ function indexIn(prop: string, length: number): number | undefined {
 const indexAccess: ProxyHandler<RawArray> = {
   get(target, prop, receiver) {
     if (indexLike(prop)) {
+      if (target.closed) throw closedError(target);
       const index = indexIn(prop as string, target.length);
       if (index !== undefined) return target.atomic ? atomics.load(target.view, index) : target.view[index];
     }
@@ -328,12 +383,19 @@ const indexAccess: ProxyHandler<RawArray> = {
   },
   set(target, prop, value, receiver) {
     if (indexLike(prop)) {
+      if (target.closed) throw closedError(target);
       const index = indexIn(prop as string, target.length);
       if (index !== undefined) {
+        checkElement(KINDS[target.typecode], target.typecode, value, `element ${index}`);
         if (target.atomic) atomics.store(target.view, index, value as number | bigint);
         else (target.view as LooseView)[index] = value as number;
         return true;
       }
+    }
+    // A property the array does not have would live in this process only and never reach shared memory.
+    if (!(prop in target)) {
+      const shown = typeof prop === "string" ? JSON.stringify(prop) : String(prop);
+      throw new TypeError(`a shared array index must be an integer from 0 to ${target.length - 1}, got ${shown}`);
     }
     return Reflect.set(target, prop, value, receiver);
   },
@@ -361,6 +423,7 @@ const indexAccess: ProxyHandler<RawArray> = {
   },
   defineProperty(target, prop, descriptor) {
     if (indexLike(prop) && Number.isInteger(Number(prop))) throw new TypeError("cannot define a property at an index of a shared array; assign the element instead");
+    if (!(prop in target)) throw new TypeError(`cannot add property ${String(prop)} to a shared array: it would never reach shared memory`);
     return Reflect.defineProperty(target, prop, descriptor);
   },
   deleteProperty(target, prop) {
@@ -402,15 +465,36 @@ export class RawArray<C extends Typecode = Typecode> {
       values = initialValues(kind, typecode, sizeOrValues);
       length = values.length;
     }
-    const block = reopened?.block ?? allocate(length * kind.size);
+    const block = reopened?.block ?? allocate(length * kind.size, `creating a shared array of ${length} '${typecode}'`);
     this.typecode = typecode;
     this.length = length;
     this.view = new kind.array(block.segment.buffer, block.offset, length) as ViewOf<C>;
     // Internals stay out of Object.keys and spreads, which show the elements.
     Object.defineProperty(this, "atomic", { value: kind.atomic });
     Object.defineProperty(this, "block", { value: block });
+    Object.defineProperty(this, "closed", { value: false, configurable: true });
     if (values) (this.view as { set(values: ArrayLike<unknown>): void }).set(values);
     return new Proxy(this, indexAccess as ProxyHandler<this>);
+  }
+
+  /** @internal Set by close(). */
+  declare readonly closed: boolean;
+
+  /**
+   * This process is done with the array: index access then throws, and
+   * `view` must not be used any more (it reads as empty once the memory is
+   * gone). An array of more than 16 KiB has a segment of its own, whose
+   * mapping and descriptor go at once; smaller ones share 64 KiB arenas (see
+   * heap.ts), which go when nothing else of this process holds them, else at
+   * garbage collection. Other processes keep theirs. Idempotent.
+   */
+  close(): void {
+    Object.defineProperty(this, "closed", { value: true });
+    this.block.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /** A copy of the elements as a plain array. */
@@ -437,32 +521,41 @@ export class RawArray<C extends Typecode = Typecode> {
   }
 
   [reduce](): Reduction {
-    return { type: "RawArray", module: import.meta.url, state: { typecode: this.typecode, block: this.block, length: this.length } };
+    return rawArrayTravel({ typecode: this.typecode, block: this.block, length: this.length });
   }
 }
 
 /** What `new SharedArray(...)` makes (Python's SynchronizedArray): a RawArray with a lock. */
 class SynchronizedArray<C extends Typecode = Typecode> extends RawArray<C> {
   readonly #lock!: SharedLock;
+  /** Whether the lock was made for this array (closed with it). */
+  #ownLock = false;
 
   constructor(typecode: C, sizeOrValues: SizeOrValues<C>, options: SharedOptions & Reopen = {}) {
     kindOf(typecode);
     const lock = lockFrom(options.lock);
     if (lock === null) return new RawArray(typecode, sizeOrValues, options) as SynchronizedArray<C>;
     super(typecode, sizeOrValues, options);
-    // `this` is the index proxy RawArray returned: the field lives on it, where methods find it.
+    // `this` is the index proxy RawArray returned: the fields live on it, where methods find them.
     this.#lock = lock;
+    this.#ownLock = madeFor(options);
+  }
+
+  /** As RawArray's; the lock goes too when it was made for this array. */
+  override close(): void {
+    super.close();
+    if (this.#ownLock) this.#lock.close();
   }
 
   getLock(): SharedLock {
     return this.#lock;
   }
 
-  acquire(options?: Acquire): Promise<boolean> {
+  acquire(options?: Wait): Promise<boolean> {
     return this.#lock.acquire(options);
   }
 
-  acquireSync(options?: Acquire): boolean {
+  acquireSync(options?: Wait): boolean {
     return this.#lock.acquireSync(options);
   }
 
@@ -470,13 +563,12 @@ class SynchronizedArray<C extends Typecode = Typecode> extends RawArray<C> {
     this.#lock.release();
   }
 
-  hold(options?: Acquire): Promise<LockGuard> {
+  hold(options?: Wait): Promise<LockGuard> {
     return this.#lock.hold(options);
   }
 
   override [reduce](): Reduction {
-    const raw = super[reduce]();
-    return { ...raw, type: "SharedArray", state: { ...(raw.state as object), lock: this.#lock } };
+    return sharedArrayTravel({ ...(super[reduce]().state as ValueState), lock: this.#lock });
   }
 }
 
@@ -505,19 +597,15 @@ interface ValueState {
   lock?: SharedLock;
 }
 
-registerRebuilder("RawValue", (state) => {
-  const { typecode, block } = state as ValueState;
-  return new RawValue(typecode, undefined, { [onBlock]: { block, length: 1 } });
-});
-registerRebuilder("Value", (state) => {
-  const { typecode, block, lock } = state as ValueState;
-  return new Synchronized(typecode, undefined, { lock, [onBlock]: { block, length: 1 } });
-});
-registerRebuilder("RawArray", (state) => {
-  const { typecode, block, length } = state as ValueState;
-  return new RawArray(typecode, 0, { [onBlock]: { block, length: length! } });
-});
-registerRebuilder("SharedArray", (state) => {
-  const { typecode, block, length, lock } = state as ValueState;
-  return new SynchronizedArray(typecode, 0, { lock, [onBlock]: { block, length: length! } });
-});
+const rawValueTravel = travelling("RawValue", import.meta.url, ({ typecode, block }: ValueState) => new RawValue(typecode, undefined, { [onBlock]: { block, length: 1 } }));
+const valueTravel = travelling(
+  "Value",
+  import.meta.url,
+  ({ typecode, block, lock }: ValueState) => new Synchronized(typecode, undefined, { lock, [onBlock]: { block, length: 1 } }),
+);
+const rawArrayTravel = travelling("RawArray", import.meta.url, ({ typecode, block, length }: ValueState) => new RawArray(typecode, 0, { [onBlock]: { block, length: length! } }));
+const sharedArrayTravel = travelling(
+  "SharedArray",
+  import.meta.url,
+  ({ typecode, block, length, lock }: ValueState) => new SynchronizedArray(typecode, 0, { lock, [onBlock]: { block, length: length! } }),
+);

@@ -15,14 +15,15 @@
  */
 import { native, TIMED_OUT } from "./native.ts";
 import { allocate, Block, type Segment } from "./heap.ts";
-import { reduce, registerRebuilder, type Reduction } from "./reduction.ts";
-import { BrokenBarrierError, OwnerDiedError, TimeoutError, abortError } from "./errors.ts";
-import { parseWait, type BlockingWaitOptions } from "./waiting.ts";
+import { reduce, travelling, type Reduction } from "./reduction.ts";
+import { BrokenBarrierError, OwnerDiedError, TimeoutError, abortError, checkBoolean } from "./errors.ts";
+import { parseWait, type ParsedWait, type Wait } from "./waiting.ts";
 import { shared } from "./runtime.ts";
 import { startTimeOf } from "./procfs.ts";
 
 /** A wait option: ms, or `{ block, timeout, signal }`. */
-export type Acquire = number | null | undefined | BlockingWaitOptions;
+/** @deprecated The one waiting type is `Wait`. */
+export type Acquire = Wait;
 
 const WAITERS = 1 << 30;
 const OWNER = WAITERS - 1;
@@ -203,12 +204,36 @@ abstract class Acquirable {
   /** True from taking over from a holder that died until the next release. */
   ownerDied = false;
 
-  abstract acquire(options?: Acquire): Promise<boolean>;
-  abstract acquireSync(options?: Acquire): boolean;
+  abstract acquire(options?: Wait): Promise<boolean>;
+  abstract acquireSync(options?: Wait): boolean;
   abstract release(): void;
+  /** Where the lock's words live. */
+  protected abstract block(): Block;
+
+  #closed = false;
+
+  /**
+   * This process is done with the lock: acquiring it then throws. Its shared
+   * memory here goes at once when nothing else of this process holds it
+   * (locks share 64 KiB arenas; see heap.ts), else at garbage collection.
+   * Other processes keep theirs. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.block().close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  protected checkOpen(): void {
+    if (this.#closed) throw new Error(`this ${this.constructor.name} is closed`);
+  }
 
   /** Acquire, and get a guard that releases: `await using held = await lock.hold()`. Throws TimeoutError on timeout. */
-  async hold(options?: Acquire): Promise<LockGuard> {
+  async hold(options?: Wait): Promise<LockGuard> {
     if (!(await this.acquire(options))) throw new TimeoutError("could not acquire before the timeout");
     let released = false;
     const release = () => {
@@ -232,20 +257,24 @@ export class Lock extends Acquirable {
 
   constructor(options: LockOptions = {}) {
     super();
+    checkBoolean(options.strict, "strict");
     this.#mutex = new Mutex((options as Reopen)[onBlock] ?? allocate(8));
     this.#strict = options.strict ?? false;
   }
 
-  acquire(options?: Acquire): Promise<boolean> {
-    if (this.#mutex.tryAcquire()) return TRUE;
+  acquire(options?: Wait): Promise<boolean> {
+    // The options are checked even when the lock is free: a bad argument fails every time, not only under contention.
     const { block, timeout, signal } = parseWait(options);
+    this.checkOpen();
+    if (this.#mutex.tryAcquire()) return TRUE;
     if (!block) return FALSE;
     return this.#mutex.acquireAsync(timeout, signal).then((step) => this.#took(step));
   }
 
-  acquireSync(options?: Acquire): boolean {
-    if (this.#mutex.tryAcquire()) return true;
+  acquireSync(options?: Wait): boolean {
     const { block, timeout } = parseWait(options);
+    this.checkOpen();
+    if (this.#mutex.tryAcquire()) return true;
     if (!block) return false;
     return this.#took(this.#mutex.acquireSync(timeout));
   }
@@ -272,8 +301,12 @@ export class Lock extends Acquirable {
     return `<Lock(owner=${ownerName(this.#mutex.owner())})>`;
   }
 
+  protected block(): Block {
+    return this.#mutex.block;
+  }
+
   [reduce](): Reduction {
-    return { type: "Lock", module: import.meta.url, state: { block: this.#mutex.block, strict: this.#strict } };
+    return lockTravel({ block: this.#mutex.block, strict: this.#strict });
   }
 }
 
@@ -300,12 +333,13 @@ export class RLock extends Acquirable {
     return true;
   }
 
-  acquire(options?: Acquire): Promise<boolean> {
-    return this.#mine() || this.#mutex.tryAcquire() ? this.#again() : this.#acquireAsync(options);
+  acquire(options?: Wait): Promise<boolean> {
+    const wait = parseWait(options);
+    this.checkOpen();
+    return this.#mine() || this.#mutex.tryAcquire() ? this.#again() : this.#acquireAsync(wait);
   }
 
-  async #acquireAsync(options?: Acquire): Promise<boolean> {
-    const { block, timeout, signal } = parseWait(options);
+  async #acquireAsync({ block, timeout, signal }: ParsedWait): Promise<boolean> {
     if (!block) return false;
     return this.#enter(await this.#mutex.acquireAsync(timeout, signal));
   }
@@ -316,12 +350,13 @@ export class RLock extends Acquirable {
     return TRUE;
   }
 
-  acquireSync(options?: Acquire): boolean {
+  acquireSync(options?: Wait): boolean {
+    const { block, timeout } = parseWait(options);
+    this.checkOpen();
     if (this.#mine() || this.#mutex.tryAcquire()) {
       this.#mutex.words[this.#count]! += 1;
       return true;
     }
-    const { block, timeout } = parseWait(options);
     if (!block) return false;
     return this.#enter(this.#mutex.acquireSync(timeout));
   }
@@ -360,8 +395,12 @@ export class RLock extends Acquirable {
     return `<RLock(${ownerName(this.#mutex.owner())}, ${Atomics.load(this.#mutex.words, this.#count)})>`;
   }
 
+  protected block(): Block {
+    return this.#mutex.block;
+  }
+
   [reduce](): Reduction {
-    return { type: "RLock", module: import.meta.url, state: { block: this.#mutex.block } };
+    return rlockTravel({ block: this.#mutex.block });
   }
 }
 
@@ -419,16 +458,18 @@ export class Semaphore extends Acquirable {
     }
   }
 
-  acquire(options?: Acquire): Promise<boolean> {
-    if (this.#tryTake()) return TRUE;
+  acquire(options?: Wait): Promise<boolean> {
     const { block, timeout, signal } = parseWait(options);
+    this.checkOpen();
+    if (this.#tryTake()) return TRUE;
     if (!block) return FALSE;
     return runAsync(this.#acquireSteps(deadlineOf(timeout)), signal);
   }
 
-  acquireSync(options?: Acquire): boolean {
-    if (this.#tryTake()) return true;
+  acquireSync(options?: Wait): boolean {
     const { block, timeout } = parseWait(options);
+    this.checkOpen();
+    if (this.#tryTake()) return true;
     if (!block) return false;
     return runSync(this.#acquireSteps(deadlineOf(timeout)));
   }
@@ -453,8 +494,12 @@ export class Semaphore extends Acquirable {
     return bound > 0 ? `<BoundedSemaphore(value=${this.getValue()}, maxvalue=${bound})>` : `<Semaphore(value=${this.getValue()})>`;
   }
 
+  protected block(): Block {
+    return this.#block;
+  }
+
   [reduce](): Reduction {
-    return { type: "Semaphore", module: import.meta.url, state: { block: this.#block } };
+    return (this instanceof BoundedSemaphore ? boundedSemaphoreTravel : semaphoreTravel)({ block: this.#block });
   }
 }
 
@@ -465,9 +510,6 @@ export class BoundedSemaphore extends Semaphore {
     if (!options[onBlock]) this.setBound(value);
   }
 
-  override [reduce](): Reduction {
-    return { ...super[reduce](), type: "BoundedSemaphore" };
-  }
 }
 
 /** A flag processes can wait for (Python's Event). Word 0 is the flag, word 1 the number of sleepers. */
@@ -504,13 +546,13 @@ export class Event {
   }
 
   /** Resolves true once the flag is set, false if `timeout` ms pass first. */
-  wait(options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<boolean> {
-    if (this.isSet()) return TRUE;
+  wait(options?: Wait): Promise<boolean> {
     const { timeout, signal } = parseWait(options);
+    if (this.isSet()) return TRUE;
     return runAsync(this.#waitSteps(deadlineOf(timeout)), signal);
   }
 
-  waitSync(options?: number | null | { timeout?: number | null }): boolean {
+  waitSync(options?: Wait): boolean {
     return runSync(this.#waitSteps(deadlineOf(parseWait(options).timeout)));
   }
 
@@ -519,7 +561,7 @@ export class Event {
   }
 
   [reduce](): Reduction {
-    return { type: "Event", module: import.meta.url, state: { block: this.#block } };
+    return eventTravel({ block: this.#block });
   }
 }
 
@@ -549,11 +591,11 @@ export class Condition {
     this.#signals = this.#block.word(2);
   }
 
-  acquire(options?: Acquire): Promise<boolean> {
+  acquire(options?: Wait): Promise<boolean> {
     return this.#lock.acquire(options);
   }
 
-  acquireSync(options?: Acquire): boolean {
+  acquireSync(options?: Wait): boolean {
     return this.#lock.acquireSync(options);
   }
 
@@ -561,7 +603,7 @@ export class Condition {
     this.#lock.release();
   }
 
-  hold(options?: Acquire): Promise<LockGuard> {
+  hold(options?: Wait): Promise<LockGuard> {
     return this.#lock.hold(options);
   }
 
@@ -627,22 +669,22 @@ export class Condition {
   }
 
   /** Release the lock, wait for notify() (or the timeout), re-acquire. Resolves false on timeout. */
-  wait(options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<boolean> {
+  wait(options?: Wait): Promise<boolean> {
     const { timeout, signal } = parseWait(options);
     return runAsync(this.#waitSteps(deadlineOf(timeout)), signal);
   }
 
-  waitSync(options?: number | null | { timeout?: number | null }): boolean {
+  waitSync(options?: Wait): boolean {
     return runSync(this.#waitSteps(deadlineOf(parseWait(options).timeout)));
   }
 
   /** Wait until `predicate()` is true (checked with the lock held); resolves with its last value. */
-  waitFor<T>(predicate: () => T, options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<T> {
+  waitFor<T>(predicate: () => T, options?: Wait): Promise<T> {
     const { timeout, signal } = parseWait(options);
     return runAsync(this[waitForSteps](predicate, deadlineOf(timeout)), signal);
   }
 
-  waitForSync<T>(predicate: () => T, options?: number | null | { timeout?: number | null }): T {
+  waitForSync<T>(predicate: () => T, options?: Wait): T {
     return runSync(this[waitForSteps](predicate, deadlineOf(parseWait(options).timeout)));
   }
 
@@ -663,7 +705,7 @@ export class Condition {
   }
 
   [reduce](): Reduction {
-    return { type: "Condition", module: import.meta.url, state: { block: this.#block, lock: this.#lock } };
+    return conditionTravel({ block: this.#block, lock: this.#lock });
   }
 }
 
@@ -748,13 +790,13 @@ export class Barrier {
   }
 
   /** Resolves with this party's arrival index (0 .. parties-1) once all have arrived; BrokenBarrierError if aborted, reset or timed out. */
-  wait(options?: number | null | { timeout?: number | null; signal?: AbortSignal }): Promise<number> {
+  wait(options?: Wait): Promise<number> {
     const { timeout, signal } = parseWait(options);
     return runAsync(this.#waitSteps(deadlineOf(timeout ?? this.#timeout)), signal);
   }
 
   /** The blocking form of wait(), for code that may block. */
-  waitSync(options?: number | null | { timeout?: number | null }): number {
+  waitSync(options?: Wait): number {
     return runSync(this.#waitSteps(deadlineOf(parseWait(options).timeout ?? this.#timeout)));
   }
 
@@ -810,27 +852,22 @@ export class Barrier {
   }
 
   [reduce](): Reduction {
-    return {
-      type: "Barrier",
-      module: import.meta.url,
-      state: { parties: this.parties, action: this.#action, timeout: this.#timeout, cond: this.#cond, block: this.#block },
-    };
+    return barrierTravel({ parties: this.parties, action: this.#action, timeout: this.#timeout, cond: this.#cond, block: this.#block });
   }
 }
 
-registerRebuilder("Lock", (state) => {
-  const { block, strict } = state as { block: Block; strict: boolean };
-  return new Lock({ strict, [onBlock]: block } as LockOptions);
-});
-registerRebuilder("RLock", (state) => new RLock({ [onBlock]: (state as { block: Block }).block }));
-registerRebuilder("Semaphore", (state) => new Semaphore(0, { [onBlock]: (state as { block: Block }).block }));
-registerRebuilder("BoundedSemaphore", (state) => new BoundedSemaphore(0, { [onBlock]: (state as { block: Block }).block }));
-registerRebuilder("Event", (state) => new Event({ [onBlock]: (state as { block: Block }).block }));
-registerRebuilder("Barrier", (state) => {
-  const { parties, action, timeout, cond, block } = state as { parties: number; action?: BarrierAction; timeout: number | null; cond: Condition; block: Block };
-  return new Barrier(parties, action, timeout, { cond, [onBlock]: block });
-});
-registerRebuilder("Condition", (state) => {
-  const { block, lock } = state as { block: Block; lock: RLock | Lock };
-  return new Condition(lock, { [onBlock]: block });
-});
+interface OnBlock {
+  block: Block;
+}
+const lockTravel = travelling("Lock", import.meta.url, ({ block, strict }: OnBlock & { strict: boolean }) => new Lock({ strict, [onBlock]: block } as LockOptions));
+const rlockTravel = travelling("RLock", import.meta.url, ({ block }: OnBlock) => new RLock({ [onBlock]: block }));
+const semaphoreTravel = travelling("Semaphore", import.meta.url, ({ block }: OnBlock) => new Semaphore(0, { [onBlock]: block }));
+const boundedSemaphoreTravel = travelling("BoundedSemaphore", import.meta.url, ({ block }: OnBlock) => new BoundedSemaphore(0, { [onBlock]: block }));
+const eventTravel = travelling("Event", import.meta.url, ({ block }: OnBlock) => new Event({ [onBlock]: block }));
+const barrierTravel = travelling(
+  "Barrier",
+  import.meta.url,
+  ({ parties, action, timeout, cond, block }: OnBlock & { parties: number; action?: BarrierAction; timeout: number | null; cond: Condition }) =>
+    new Barrier(parties, action, timeout, { cond, [onBlock]: block }),
+);
+const conditionTravel = travelling("Condition", import.meta.url, ({ block, lock }: OnBlock & { lock: RLock | Lock }) => new Condition(lock, { [onBlock]: block }));

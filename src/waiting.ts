@@ -16,7 +16,12 @@ export interface BlockingWaitOptions extends WaitOptions {
   block?: boolean;
 }
 
-export type Wait = number | null | undefined | WaitOptions;
+/**
+ * What every waiting method takes: milliseconds (undefined or null: no
+ * limit) or options. `block` matters only where Python has it (acquire,
+ * get, put); elsewhere it is ignored.
+ */
+export type Wait = number | null | undefined | BlockingWaitOptions;
 
 export interface ParsedWait {
   timeout: number | null;
@@ -24,13 +29,17 @@ export interface ParsedWait {
   block: boolean;
 }
 
-export function parseWait(wait: number | null | undefined | BlockingWaitOptions): ParsedWait {
+const FOREVER: Readonly<ParsedWait> = Object.freeze({ timeout: null, signal: undefined, block: true });
+
+export function parseWait(wait: Wait): ParsedWait {
+  if (wait === undefined) return FOREVER;
   const options: BlockingWaitOptions = typeof wait === "object" && wait !== null ? wait : { timeout: wait };
   const { timeout = null, signal, block = true } = options;
   if (timeout !== null && (typeof timeout !== "number" || Number.isNaN(timeout))) {
-    throw new TypeError(`timeout must be a number of milliseconds, got ${String(timeout)}`);
+    throw new TypeError(`timeout must be a number of milliseconds, got ${typeof timeout === "string" ? JSON.stringify(timeout) : String(timeout)}`);
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
+  if (typeof block !== "boolean") throw new TypeError(`block must be a boolean, got ${typeof block}`);
   return { timeout: timeout === Infinity ? null : timeout, signal, block };
 }
 

@@ -20,6 +20,9 @@ import { allocate } from "../src/heap.ts";
 import * as targets from "./fixtures/syncTargets.ts";
 import { tempDir } from "./helpers.ts";
 
+/** A hang guard for what a child does, generous because six test suites may share two cores: never a timing assertion. */
+const CHILD_MS = 120_000;
+
 const methods: StartMethod[] = ["spawn", "thread"];
 
 function start(method: StartMethod, target: Target, args: unknown[]) {
@@ -72,7 +75,7 @@ for (const method of methods) {
       const lock = new Lock();
       const taken = new Event();
       const child = start(method, targets.holdLock, [lock, taken, 300]);
-      assert.equal(await taken.wait(30_000), true);
+      assert.equal(await taken.wait(CHILD_MS), true);
       assert.equal(lock.locked(), true);
       assert.equal(await lock.acquire({ block: false }), false);
       assert.equal(await lock.acquire({ timeout: 20_000 }), true);
@@ -95,7 +98,7 @@ for (const method of methods) {
         const lock = new Lock();
         const taken = new Event();
         const child = start(method, holder, [lock, taken, -1]);
-        assert.equal(await taken.wait(30_000), true);
+        assert.equal(await taken.wait(CHILD_MS), true);
         child.kill();
         await child.join();
         assert.equal(await lock.acquire({ timeout: 20_000 }), true);
@@ -109,7 +112,7 @@ for (const method of methods) {
       const lock = new Lock({ strict: true });
       const taken = new Event();
       const child = start(method, targets.holdLock, [lock, taken, -1]);
-      assert.equal(await taken.wait(30_000), true);
+      assert.equal(await taken.wait(CHILD_MS), true);
       child.kill();
       await child.join();
       assert.throws(() => lock.acquireSync({ timeout: 20_000 }), OwnerDiedError);
@@ -154,7 +157,7 @@ for (const method of methods) {
       assert.equal(readFileSync(join(dir, "waited.json"), "utf8"), "true");
       const other = new Event();
       const setter = start(method, targets.setLater, [other, 100]);
-      assert.equal(await other.wait(30_000), true);
+      assert.equal(await other.wait(CHILD_MS), true);
       await setter.join();
     });
 
@@ -163,7 +166,7 @@ for (const method of methods) {
       const flag = allocate(8);
       const ready = new Semaphore(0);
       const children = [0, 1].map(() => start(method, targets.waitForFlag, [cond, flag, ready]));
-      for (let i = 0; i < 2; i++) assert.equal(await ready.acquire({ timeout: 30_000 }), true);
+      for (let i = 0; i < 2; i++) assert.equal(await ready.acquire({ timeout: CHILD_MS }), true);
       await cond.acquire();
       Atomics.store(flag.segment.int32, flag.word(0), 1);
       cond.notifyAll();
@@ -177,7 +180,7 @@ for (const method of methods) {
       const counter = allocate(8);
       const ready = new Semaphore(0);
       const children = [0, 1].map(() => start(method, targets.waitOnce, [cond, counter, ready]));
-      for (let i = 0; i < 2; i++) assert.equal(await ready.acquire({ timeout: 30_000 }), true);
+      for (let i = 0; i < 2; i++) assert.equal(await ready.acquire({ timeout: CHILD_MS }), true);
       await cond.acquire();
       cond.notify(1);
       cond.release();
