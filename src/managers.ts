@@ -34,7 +34,7 @@ import { builtin } from "./runtime.ts";
 import type { ElementOf, Typecode } from "./sharedctypes.ts";
 import type { Acquire } from "./synchronize.ts";
 import type { QueueWait } from "./queues.ts";
-import type { Wait } from "./waiting.ts";
+import { handled, type Wait } from "./waiting.ts";
 import { MAX_MESSAGE_SIZE, Outcome, type Reply, type Request, type TokenState } from "./managers/protocol.ts";
 import { BaseProxy, closeSession, describeAddress, makeProxy, makeProxyType, Session, setProxyType, type Aliases, type ProxyClass } from "./managers/proxy.ts";
 import * as referents from "./managers/referents.ts";
@@ -305,7 +305,11 @@ export class BaseManager implements AsyncDisposable {
   }
 
   /** @internal Make a referent of `typeid` in the server and return its proxy. */
-  async [create](typeid: string, args: unknown[]): Promise<BaseProxy> {
+  [create](typeid: string, args: unknown[]): Promise<BaseProxy> {
+    return handled(this.#create(typeid, args));
+  }
+
+  async #create(typeid: string, args: unknown[]): Promise<BaseProxy> {
     if (this.#state !== "started" && this.#state !== "connected") {
       throw new ProcessError(this.#state === "shutdown" ? `the manager at ${describeAddress(this.#address!)} was shut down` : "the manager is not started: await manager.start() (or connect()) first");
     }
@@ -522,7 +526,7 @@ export class Server {
     }
   }
 
-  #create(typeid: string, args: unknown[]): Promise<Made> {
+  #create(typeid: string, args: unknown[]): Made | Promise<Made> {
     const registration = this.#registry.get(typeid);
     if (!registration) throw new TypeError(`this manager has no type ${JSON.stringify(typeid)}`);
     const factory = registration.standard ? standardFactories[typeid] : registration.factory;
@@ -530,7 +534,7 @@ export class Server {
     if (!Array.isArray(args)) throw new TypeError("create arguments must be an array");
     const call = factory as (...args: unknown[]) => unknown;
     const made = isClass(factory) ? new (factory as unknown as new (...args: unknown[]) => unknown)(...args) : call(...args);
-    return Promise.resolve(made).then((object) => new Made(typeid, object));
+    return kept(typeid, made);
   }
 
   #keep(typeid: string, object: unknown): TokenState {
@@ -553,9 +557,13 @@ export class Server {
     referents.setCaller(caller);
     const result: unknown = (fn as (...args: unknown[]) => unknown).apply(entry.object, args);
     const typeid = entry.methodToTypeid[method];
-    if (typeid === undefined) return result;
-    return Promise.resolve(result).then((object) => new Made(typeid, object));
+    return typeid === undefined ? result : kept(typeid, result);
   }
+}
+
+/** A factory's (or methodToTypeid method's) result, awaited only if it is a Promise: a thenable referent (AsyncResult) is kept as itself. */
+function kept(typeid: string, made: unknown): Made | Promise<Made> {
+  return made instanceof Promise ? made.then((object: unknown) => new Made(typeid, object)) : new Made(typeid, made);
 }
 
 /** A result that stays in the manager as a new referent (create, or a methodToTypeid method). */

@@ -22,6 +22,7 @@ import { EOFError } from "../errors.ts";
 import { Client, refSocket, type Address, type BoundAddress } from "../listener.ts";
 import { reduce, registerRebuilder, type Reduction } from "../reduction.ts";
 import { shared } from "../runtime.ts";
+import { handled } from "../waiting.ts";
 import { Outcome, type Reply, type Request, type TokenState } from "./protocol.ts";
 
 type Outgoing = Request extends [number, ...infer Rest] ? Rest : never;
@@ -165,9 +166,9 @@ export class Session {
     this.#pending.clear();
   }
 
-  /** Close this process's connection (the next call opens a new one). */
-  close(): void {
-    this.#die("the connection was closed");
+  /** Close this process's connection (the next call opens a new one); pending calls reject with `reason`. */
+  close(reason: string): void {
+    this.#die(reason);
   }
 }
 
@@ -176,7 +177,7 @@ const sessions = shared<Map<string, Session>>("managers.sessions", () => new Map
 /** @internal Forget (and close) this process's connection to a manager, after it shut down. */
 export function closeSession(address: Address, authkey: Uint8Array): void {
   const key = `${describeAddress(address)}#${Buffer.from(authkey).toString("hex")}`;
-  sessions.get(key)?.close();
+  sessions.get(key)?.close("it was shut down");
   sessions.delete(key);
 }
 
@@ -218,8 +219,12 @@ export class BaseProxy {
     return this[state].address;
   }
 
-  /** Call a method the referent exposes (Python's `_callmethod`). */
-  async [callMethod](method: string, args: unknown[]): Promise<unknown> {
+  /** Call a method the referent exposes (Python's `_callmethod`). A call nobody awaits never surfaces as an unhandled rejection. */
+  [callMethod](method: string, args: unknown[]): Promise<unknown> {
+    return handled(this.#call(method, args));
+  }
+
+  async #call(method: string, args: unknown[]): Promise<unknown> {
     const proxyState = this[state];
     const session = Session.of(proxyState.address, proxyState.authkey);
     const [, outcome, value] = await session.call(["call", proxyState.id, method, args]);
