@@ -51,7 +51,8 @@ if (isMain(import.meta)) {
   for (let n = 1; n <= 10; n++) await jobs.put(n);
   const manager = new QueueManager({ address: [host, Number(port)], authkey: Buffer.from(key) });
   const server = manager.getServer();
-  console.log(`serving 10 jobs at ${server.address.join(":")}; stop with Ctrl-C`);
+  const where = server.address;
+  console.log(`serving 10 jobs at ${typeof where === "string" ? where : where.join(":")}; stop with Ctrl-C`);
   // For the test and the demo: once every job has a result, give clients a second to see the queue empty, then stop.
   const done = setInterval(() => {
     if (results.size === 10) {
