@@ -81,6 +81,7 @@ export {
   SyncManager,
   Server,
   BaseProxy,
+  callMethod,
   type ManagerOptions,
   type RegisterOptions,
   type DictProxy,

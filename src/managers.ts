@@ -39,7 +39,7 @@ import { MAX_MESSAGE_SIZE, Outcome, type Reply, type Request, type TokenState } 
 import { BaseProxy, closeSession, describeAddress, makeProxy, makeProxyType, Session, setProxyType, type Aliases, type ProxyClass } from "./managers/proxy.ts";
 import * as referents from "./managers/referents.ts";
 
-export { BaseProxy } from "./managers/proxy.ts";
+export { BaseProxy, callMethod } from "./managers/proxy.ts";
 
 type Factory = (...args: never[]) => unknown;
 

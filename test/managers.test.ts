@@ -251,6 +251,13 @@ describe("proxies travel", { timeout: SUITE_MS }, () => {
     assert.deepEqual(await pool.apply(targets.readAll, [queue]), ["A", "B", "C"]);
   });
 
+  test("inside the items of Pool.map and Pool.starmap", async () => {
+    await using pool = new Pool(2);
+    const list = await manager.list<number>();
+    assert.deepEqual(await pool.starmap(targets.addTo, [1, 2, 3].map((n) => [list, n] as [typeof list, number])), [2, 4, 6]);
+    assert.deepEqual((await list.toArray()).sort(), [1, 2, 3]);
+  });
+
   test("as Process arguments, through a Queue and a Pipe, and across start methods", async () => {
     const dict = await manager.dict<string, number>();
     for (const method of ["spawn", "thread"] as const) {
@@ -304,6 +311,13 @@ describe("BaseManager and registered types", { timeout: SUITE_MS }, () => {
     assert.equal(shop.buy, undefined, "buy is not exposed");
     const basket = await shop.basket!();
     assert.match(String(basket), /Basket/);
+  });
+
+  test("proxytype: proxies of a typeid are instances of the registered class", async () => {
+    await using manager = await new targets.ShopManager().start();
+    const shop = await (manager as unknown as { CountingShop(): Promise<targets.CountingShopProxy> }).CountingShop();
+    assert.ok(shop instanceof targets.CountingShopProxy);
+    assert.equal(await shop.stockTwice("kiwi"), 2);
   });
 
   test("a call to an unexposed or _-prefixed method is refused by the server", async () => {
