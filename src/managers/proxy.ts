@@ -55,8 +55,6 @@ export class Session {
   #nextId = 1;
   #reading = false;
   #dead = false;
-  /** Calls go over a shared-memory Pipe (the manager is on this machine). */
-  #local = false;
 
   constructor(address: Address, authkey: Uint8Array) {
     this.#address = address;
@@ -75,25 +73,22 @@ export class Session {
     return session;
   }
 
-  /**
-   * Send a request; resolves with the reply. `prompt`: the server answers
-   * it without waiting on anything (a dict get, not a Lock acquire).
-   */
-  call(request: Outgoing, prompt = false): Promise<Reply> {
+  /** Send a request; resolves with the reply. */
+  call(request: Outgoing): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
       const id = this.#nextId++;
       this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
       const connection = this.#connection;
-      if (connection) this.#send(connection, id, request, prompt);
+      if (connection) this.#send(connection, id, request);
       else
         this.#connect().then(
-          (ready) => this.#send(ready, id, request, false),
+          (ready) => this.#send(ready, id, request),
           (err: unknown) => this.#settle(id, undefined, err),
         );
     });
   }
 
-  #send(connection: Connection<Request, Reply>, id: number, request: Outgoing, prompt: boolean): void {
+  #send(connection: Connection<Request, Reply>, id: number, request: Outgoing): void {
     try {
       connection.send([id, ...request] as Request);
     } catch (err) {
@@ -102,9 +97,6 @@ export class Session {
       else this.#settle(id, undefined, err);
       return;
     }
-    // A lone prompt call over the Pipe waits for its reply blocking, for a moment: the server's write then wakes
-    // this thread directly, where an async wait costs a wake of the waiter thread and one of the event loop.
-    if (prompt && this.#local && this.#pending.size === 1) connection.pollSync(PROMPT_WAIT_MS);
     if (!this.#reading) void this.#read(connection);
   }
 
@@ -129,7 +121,6 @@ export class Session {
       refSocket(socket as Connection<never, never>, false);
       return socket;
     }
-    this.#local = true;
     const [mine, theirs] = Pipe<Request | Reply>();
     try {
       socket.send([0, "pipe", theirs]);
@@ -181,9 +172,6 @@ export class Session {
   }
 }
 
-/** The longest a prompt call blocks its thread for the reply before it waits asynchronously. */
-const PROMPT_WAIT_MS = 5;
-
 const sessions = shared<Map<string, Session>>("managers.sessions", () => new Map());
 
 /** @internal Forget (and close) this process's connection to a manager, after it shut down. */
@@ -192,9 +180,6 @@ export function closeSession(address: Address, authkey: Uint8Array): void {
   sessions.get(key)?.close("it was shut down");
   sessions.delete(key);
 }
-
-/** Types whose every method the server answers at once (nothing in them waits). */
-const PROMPT_TYPES: ReadonlySet<string> = new Set(["dict", "list", "Namespace", "Value", "Array"]);
 
 /** What a proxy is: where its referent lives and what it exposes. */
 export interface ProxyState extends TokenState {
@@ -242,7 +227,7 @@ export class BaseProxy {
   async #call(method: string, args: unknown[]): Promise<unknown> {
     const proxyState = this[state];
     const session = Session.of(proxyState.address, proxyState.authkey);
-    const [, outcome, value] = await session.call(["call", proxyState.id, method, args], PROMPT_TYPES.has(proxyState.typeid));
+    const [, outcome, value] = await session.call(["call", proxyState.id, method, args]);
     if (outcome === Outcome.Error) throw value;
     if (outcome === Outcome.Proxy) return makeProxy({ ...(value as TokenState), address: proxyState.address, authkey: proxyState.authkey });
     return value;
