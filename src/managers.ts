@@ -217,6 +217,9 @@ export class BaseManager implements AsyncDisposable {
     });
     try {
       server.start();
+    } catch (err) {
+      reader.close();
+      throw err;
     } finally {
       writer.close();
     }
