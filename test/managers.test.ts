@@ -7,6 +7,8 @@ import { inspect } from "node:util";
 import { fileURLToPath } from "node:url";
 import {
   AuthenticationError,
+  BaseManager,
+  SerializationError,
   BrokenBarrierError,
   EOFError,
   Empty,
@@ -311,6 +313,12 @@ describe("BaseManager and registered types", { timeout: SUITE_MS }, () => {
     assert.equal(shop.buy, undefined, "buy is not exposed");
     const basket = await shop.basket!();
     assert.match(String(basket), /Basket/);
+  });
+
+  test("a factory that is not a named export is refused at start(), in this process, with its path", async () => {
+    class Local extends BaseManager {}
+    Local.register("Thing", () => ({ value: 1 }));
+    await assert.rejects(new Local().start(), (err: unknown) => err instanceof SerializationError && /args\[0\]\[0\]\.factory/.test(err.message));
   });
 
   test("proxytype: proxies of a typeid are instances of the registered class", async () => {
