@@ -35,7 +35,7 @@ import type { ElementOf, Typecode } from "./sharedctypes.ts";
 import type { Acquire } from "./synchronize.ts";
 import type { QueueWait } from "./queues.ts";
 import { handled, type Wait } from "./waiting.ts";
-import { MAX_MESSAGE_SIZE, Outcome, type Reply, type Request, type TokenState } from "./managers/protocol.ts";
+import { MAX_MESSAGE_SIZE, Outcome, pack, unpack, type Reply, type Request, type TokenState } from "./managers/protocol.ts";
 import { BaseProxy, closeSession, describeAddress, makeProxy, makeProxyType, Session, setProxyType, type Aliases, type ProxyClass } from "./managers/proxy.ts";
 import * as referents from "./managers/referents.ts";
 
@@ -277,8 +277,8 @@ export class BaseManager implements AsyncDisposable {
     if (address !== undefined) closeSession(address, this.#authkey);
     if (state !== "started" || !server || server.exitCode !== null) return;
     try {
-      const admin = await Client<Request, Reply>(address!, { authkey: this.#authkey });
-      admin.send([0, "shutdown"]);
+      const admin = await Client<Request | string, Reply | string>(address!, { authkey: this.#authkey });
+      admin.send(pack([0, "shutdown"]));
       await admin.recv({ timeout: this.#shutdownTimeout() }).catch(() => undefined);
       admin.close();
     } catch {
@@ -411,7 +411,7 @@ export class Server {
   readonly #listener: Listener;
   readonly #registry: Map<string, Registration>;
   readonly #objects = new Map<string, Entry>();
-  readonly #connections = new Set<Connection<Reply, Request>>();
+  readonly #connections = new Set<Connection<Reply | string, Request | string>>();
   #nextObject = 1;
   #nextCaller = 1;
   #closed = false;
@@ -432,7 +432,7 @@ export class Server {
   /** Accept and serve clients until shutdown() (or a client's shutdown request). */
   async serveForever(): Promise<void> {
     while (!this.#closed) {
-      let connection: Connection<Reply, Request>;
+      let connection: Connection<Reply | string, Request | string>;
       try {
         connection = await this.#listener.accept<Reply, Request>();
       } catch {
@@ -458,12 +458,12 @@ export class Server {
     this.#stop();
   }
 
-  async #serve(connection: Connection<Reply, Request>): Promise<void> {
+  async #serve(connection: Connection<Reply | string, Request | string>): Promise<void> {
     const caller = this.#nextCaller++;
     this.#connections.add(connection);
     try {
       while (!this.#closed) {
-        const request = await connection.recv();
+        const request = unpack(await connection.recv());
         if (!Array.isArray(request) || typeof request[0] !== "number") throw new TypeError("not a manager request");
         this.#handle(connection, caller, request);
       }
@@ -475,7 +475,7 @@ export class Server {
     }
   }
 
-  #handle(connection: Connection<Reply, Request>, caller: number, request: Request): void {
+  #handle(connection: Connection<Reply | string, Request | string>, caller: number, request: Request): void {
     const id = request[0];
     let result: unknown;
     try {
@@ -488,7 +488,7 @@ export class Server {
           break;
         case "pipe":
           if (typeof request[2]?.recv !== "function") throw new TypeError("a pipe request carries a Pipe end");
-          void this.#serve(request[2] as unknown as Connection<Reply, Request>);
+          void this.#serve(request[2] as unknown as Connection<Reply | string, Request | string>);
           break;
         case "shutdown":
           this.#reply(connection, id, Outcome.Return, null);
@@ -511,15 +511,15 @@ export class Server {
     }
   }
 
-  #answer(connection: Connection<Reply, Request>, id: number, value: unknown): void {
+  #answer(connection: Connection<Reply | string, Request | string>, id: number, value: unknown): void {
     if (value instanceof Made) this.#reply(connection, id, Outcome.Proxy, this.#keep(value.typeid, value.object));
     else this.#reply(connection, id, Outcome.Return, value);
   }
 
-  #reply(connection: Connection<Reply, Request>, id: number, outcome: Reply[1], value: unknown): void {
+  #reply(connection: Connection<Reply | string, Request | string>, id: number, outcome: Reply[1], value: unknown): void {
     if (connection.closed) return;
     try {
-      connection.send([id, outcome, value]);
+      connection.send(pack([id, outcome, value]));
     } catch (err) {
       try {
         connection.send([id, Outcome.Error, err]);

@@ -23,7 +23,7 @@ import { Client, refSocket, type Address, type BoundAddress } from "../listener.
 import { reduce, registerRebuilder, type Reduction } from "../reduction.ts";
 import { shared } from "../runtime.ts";
 import { handled } from "../waiting.ts";
-import { Outcome, type Reply, type Request, type TokenState } from "./protocol.ts";
+import { Outcome, pack, unpack, type Reply, type Request, type TokenState } from "./protocol.ts";
 
 type Outgoing = Request extends [number, ...infer Rest] ? Rest : never;
 
@@ -49,8 +49,8 @@ export class Session {
   readonly where: string;
   readonly #address: Address;
   readonly #authkey: Uint8Array;
-  #connection: Connection<Request, Reply> | undefined;
-  #connecting: Promise<Connection<Request, Reply>> | undefined;
+  #connection: Connection<Request | string, Reply | string> | undefined;
+  #connecting: Promise<Connection<Request | string, Reply | string>> | undefined;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #reading = false;
@@ -88,9 +88,14 @@ export class Session {
     });
   }
 
-  #send(connection: Connection<Request, Reply>, id: number, request: Outgoing): void {
+  /** Whether this session's connection is gone (a new one is made on the next call). */
+  get dead(): boolean {
+    return this.#dead;
+  }
+
+  #send(connection: Connection<Request | string, Reply | string>, id: number, request: Outgoing): void {
     try {
-      connection.send([id, ...request] as Request);
+      connection.send(pack([id, ...request] as Request));
     } catch (err) {
       // A value that cannot travel fails this call only; a broken connection fails them all.
       if ((err as Error).name === "BrokenPipeError" || (err as Error).message.startsWith("handle is closed")) this.#die(err);
@@ -100,7 +105,7 @@ export class Session {
     if (!this.#reading) void this.#read(connection);
   }
 
-  #connect(): Promise<Connection<Request, Reply>> {
+  #connect(): Promise<Connection<Request | string, Reply | string>> {
     this.#connecting ??= this.#open().then(
       (connection) => {
         this.#connection = connection;
@@ -115,8 +120,8 @@ export class Session {
     return this.#connecting;
   }
 
-  async #open(): Promise<Connection<Request, Reply>> {
-    const socket = await Client<Request, Reply>(this.#address, { authkey: this.#authkey });
+  async #open(): Promise<Connection<Request | string, Reply | string>> {
+    const socket = await Client<Request | string, Reply | string>(this.#address, { authkey: this.#authkey });
     if (typeof this.#address !== "string") {
       refSocket(socket as Connection<never, never>, false);
       return socket;
@@ -124,21 +129,21 @@ export class Session {
     const [mine, theirs] = Pipe<Request | Reply>();
     try {
       socket.send([0, "pipe", theirs]);
-      const [, outcome, value] = await socket.recv();
+      const [, outcome, value] = unpack(await socket.recv());
       if (outcome !== Outcome.Return) throw value;
     } finally {
       theirs.close();
       socket.close();
     }
-    return mine as Connection<Request, Reply>;
+    return mine as Connection<Request | string, Reply | string>;
   }
 
-  async #read(connection: Connection<Request, Reply>): Promise<void> {
+  async #read(connection: Connection<Request | string, Reply | string>): Promise<void> {
     this.#reading = true;
     refSocket(connection as Connection<never, never>, true);
     try {
       while (this.#pending.size > 0) {
-        const reply = await connection.recv();
+        const reply = unpack(await connection.recv());
         this.#settle(reply[0], reply);
       }
     } catch (err) {
@@ -204,6 +209,8 @@ export type ProxyClass = new (state: ProxyState) => BaseProxy;
  */
 export class BaseProxy {
   readonly [state]: ProxyState;
+  /** This process's connection to the manager, once a call has looked it up. */
+  #session: Session | undefined;
 
   constructor(proxyState: ProxyState) {
     this[state] = proxyState;
@@ -226,7 +233,8 @@ export class BaseProxy {
 
   async #call(method: string, args: unknown[]): Promise<unknown> {
     const proxyState = this[state];
-    const session = Session.of(proxyState.address, proxyState.authkey);
+    let session = this.#session;
+    if (!session || session.dead) session = this.#session = Session.of(proxyState.address, proxyState.authkey);
     const [, outcome, value] = await session.call(["call", proxyState.id, method, args]);
     if (outcome === Outcome.Error) throw value;
     if (outcome === Outcome.Proxy) return makeProxy({ ...(value as TokenState), address: proxyState.address, authkey: proxyState.authkey });
