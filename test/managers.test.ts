@@ -67,6 +67,32 @@ describe("a SyncManager's types", { timeout: SUITE_MS }, () => {
     assert.equal(await d.size(), 0);
   });
 
+  test("values of every kind keep their value and type through a call and its reply", async () => {
+    const d = await manager.dict<string, unknown>();
+    const values: Array<[string, unknown]> = [
+      ["zero", 0],
+      ["minus zero", -0],
+      ["nan", NaN],
+      ["infinity", -Infinity],
+      ["undefined", undefined],
+      ["null", null],
+      ["lone surrogate", "\ud800 and é"],
+      ["bigint", 10n ** 20n],
+      ["object", { a: [1, { b: "c" }] }],
+      ["nested array", [1, [2, 3]]],
+      ["holey array", [1, , 3]],
+      ["map", new Map([[1, "one"]])],
+      ["date", new Date(0)],
+      ["bytes", new Uint8Array([1, 2, 3])],
+    ];
+    for (const [key, value] of values) {
+      await d.set(key, value);
+      assert.deepStrictEqual(await d.get(key, "missing"), value, key);
+    }
+    assert.ok(Object.is(await d.get("minus zero"), -0));
+    assert.deepEqual(await d.keys(), values.map(([key]) => key));
+  });
+
   test("list: every DESIGN method, negative indexes, and errors of the right type", async () => {
     const l = await manager.list<number>([3, 1, 2]);
     await l.append(5);
