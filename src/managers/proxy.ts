@@ -11,8 +11,8 @@
  *
  * A manager on a Unix socket is on this machine: after the handshake the
  * client hands it one end of a shared-memory Pipe over the socket and the
- * calls go through the Pipe (about 10 µs a round trip instead of a
- * socket's 40). Over TCP the authenticated socket carries the calls.
+ * calls go through the Pipe (no system call per message when both sides
+ * are awake). Over TCP the authenticated socket carries the calls.
  *
  * Talks to: protocol.ts (messages), listener.ts (Client), connection.ts
  * (Pipe), reduction.ts (proxies travel).
