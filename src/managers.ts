@@ -75,7 +75,7 @@ export interface ManagerOptions {
   shutdownTimeout?: number;
   /** How long a connecting peer has to authenticate (ms); default 5000. */
   handshakeTimeout?: number;
-  /** The largest message the server accepts (bytes); a larger one drops that client. Default 256 MiB. */
+  /** The largest message the server accepts on a socket (bytes); a larger one drops that client. Default 256 MiB. (Local clients, already authenticated, talk over a shared-memory Pipe, which has no cap.) */
   maxMessageSize?: number;
 }
 

@@ -392,6 +392,16 @@ describe("BaseManager and registered types", { timeout: SUITE_MS }, () => {
   });
 });
 
+describe("a manager's limits", { timeout: SUITE_MS }, () => {
+  test("over TCP, a message over maxMessageSize drops that client's connection; its next call connects again and is served", async () => {
+    await using manager = await new SyncManager({ address: ["127.0.0.1", 0], maxMessageSize: 4096 }).start();
+    const d = await manager.dict<string, string>({ small: "ok" });
+    await assert.rejects(d.set("big", "x".repeat(10_000)), (err: unknown) => err instanceof EOFError && /is gone/.test(err.message));
+    assert.equal(await d.get("small"), "ok");
+    assert.equal(await d.has("big"), false);
+  });
+});
+
 describe("a manager's life", { timeout: SUITE_MS }, () => {
   test("shutdown() ends the server with exit code 0; pending and later calls reject naming the address", async () => {
     const manager = await Manager();
