@@ -178,5 +178,26 @@ export const metrics: Record<string, MetricSpec> = {
   "redis pool apply latency, idle": {
     refs: ["plain BullMQ"],
     goals: [{ impl: "multiproc redis", vs: "plain BullMQ", within: 1.5, issue: "#14" }],
+    },
+  // managers: bench/node/managers.mjs, bench/python/managers.py
+  "Manager dict set from a child, one at a time": {
+    refs: ["python Manager()"],
+    goals: [{ impl: "multiproc Manager()", vs: "python Manager()", within: 1 / 3, issue: "#13" }],
+  },
+  "Manager dict get from a child, one at a time": {
+    refs: ["python Manager()"],
+    goals: [{ impl: "multiproc Manager()", vs: "python Manager()", within: 1 / 3, issue: "#13" }],
+  },
+  "Manager dict set from a child, 64 in flight": {
+    refs: ["python Manager() (no pipelining)"],
+    goals: [{ impl: "multiproc Manager()", vs: "python Manager() (no pipelining)", within: 1 / 10, issue: "#13" }],
+  },
+  "Manager Queue 1→1, 20,000 items via a Pool worker": {
+    refs: ["python Manager()"],
+    goals: [{ impl: "multiproc Manager()", vs: "python Manager()", within: 1 / 3, issue: "#13" }],
+  },
+  "Remote manager over TCP, dict set one at a time": {
+    refs: ["python SyncManager (TCP)"],
+    goals: [{ impl: "multiproc SyncManager (TCP)", vs: "python SyncManager (TCP)", within: 1 / 1.5, issue: "#13" }],
   },
 };

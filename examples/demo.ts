@@ -10,9 +10,10 @@ import { processScenes } from "./demo/processes.ts";
 import { sharedScenes } from "./demo/shared.ts";
 import { queueScenes } from "./demo/queues.ts";
 import { poolScenes } from "./demo/pool.ts";
+import { managerScenes } from "./demo/managers.ts";
 import { secondsSince, type Scene } from "./demo/scene.ts";
 
-export const scenes: Scene[] = [...processScenes, ...sharedScenes, ...queueScenes, ...poolScenes];
+export const scenes: Scene[] = [...processScenes, ...sharedScenes, ...queueScenes, ...poolScenes, ...managerScenes];
 
 async function main(selected: number[]): Promise<void> {
   const tourStart = performance.now();

@@ -18,6 +18,7 @@ import { RawArray, RawValue, SharedArray, Value } from "./sharedctypes.ts";
 import { JoinableQueue, Queue, SimpleQueue } from "./queues.ts";
 import { Pipe } from "./connection.ts";
 import { Pool, type PoolOptions } from "./pool.ts";
+import { SyncManager, type ManagerOptions } from "./managers.ts";
 
 export { getAllStartMethods, getStartMethod, setStartMethod, startMethodOf, type StartMethod } from "./startMethod.ts";
 
@@ -61,6 +62,11 @@ export class Context {
 
   getStartMethod(): StartMethod {
     return this.method;
+  }
+
+  /** A started SyncManager whose server runs with this context's start method. */
+  Manager(options: Omit<ManagerOptions, "context"> = {}): Promise<SyncManager> {
+    return new SyncManager({ ...options, context: this }).start();
   }
 
   /** Python's ctx.get_context(): a context is its own context. */

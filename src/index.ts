@@ -76,6 +76,32 @@ export {
 export type { PoolApi, PoolBackend } from "./pool/api.ts";
 export { AsyncResult, MapResult, IMapIterator, type ResultCallbacks } from "./pool/results.ts";
 export { Listener, Client, type Address, type BoundAddress, type Family, type ListenerOptions, type ClientOptions } from "./listener.ts";
+export {
+  Manager,
+  BaseManager,
+  SyncManager,
+  Server,
+  BaseProxy,
+  callMethod,
+  type ManagerOptions,
+  type RegisterOptions,
+  type DictProxy,
+  type ListProxy,
+  type NamespaceProxy,
+  type ValueProxy,
+  type ArrayProxy,
+  type QueueProxy,
+  type JoinableQueueProxy,
+  type LockProxy,
+  type RLockProxy,
+  type SemaphoreProxy,
+  type ConditionProxy,
+  type EventProxy,
+  type BarrierProxy,
+  type PoolProxy,
+  type AsyncResultProxy,
+  type ProxyGuard,
+} from "./managers.ts";
 export { registerTarget, FunctionLookupError, type ModuleHandle } from "./functionRefs.ts";
 export { registerSerializable, SerializationError, reduce, registerRebuilder, type Reducible, type Reduction } from "./reduction.ts";
 export type { Wait, WaitOptions, BlockingWaitOptions } from "./waiting.ts";

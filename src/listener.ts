@@ -21,15 +21,23 @@
  *     not read from until accept() returns them, as in Python: a peer that
  *     connected, wrote and closed before accept() is still returned, in
  *     order, with its data (bpo-14725).
- *   - accept() runs the handshake for the connection it returns, as Python
- *     does: a peer with the wrong key makes that accept() reject with
- *     AuthenticationError, a peer that sends garbage makes it reject with an
- *     Error, and the next accept() serves the next peer.
+ *   - With an authkey, each connection's handshake starts as soon as it
+ *     arrives, concurrently with the others, and must end within
+ *     `handshakeTimeout` (default 5 s); accept() returns connections in the
+ *     order their handshakes ended. Python runs the handshake inside
+ *     accept(), one peer at a time, so one silent peer holds up every client
+ *     behind it; here k silent or slow peers cost k timers. A failed
+ *     handshake still surfaces as in Python: that accept() rejects
+ *     (AuthenticationError for a wrong key, TimeoutError for a peer that
+ *     stayed silent, an Error for garbage), and the next one serves the next
+ *     peer.
  *   - Handshake frames over 256 bytes, negative lengths, and user frames
- *     over 1 GiB (MESSAGE_LIMIT) drop the connection: its read rejects with
- *     "bad message length". The cap on user frames keeps a stray client that
- *     is not speaking our protocol ("GET / HTTP..." reads as 1.1 GB) from
- *     making us buffer gigabytes.
+ *     over `maxMessageSize` (default 1 GiB) drop the connection: its read
+ *     rejects with "bad message length". The cap on user frames keeps a
+ *     stray client that is not speaking our protocol ("GET / HTTP..." reads
+ *     as 1.1 GB) from making us buffer gigabytes.
+ *   - close() releases the bound descriptor before it returns: the address
+ *     can be bound again at once.
  *   - recvSync/pollSync: a socket cannot be waited on without blocking the
  *     event loop that reads it, so socket Connections only have the async
  *     forms. A socket Connection cannot be sent to another process either:
@@ -39,7 +47,7 @@
  */
 import type { Server, Socket } from "node:net";
 import { Connection, FRAME, type Transport } from "./connection.ts";
-import { AuthenticationError, BrokenPipeError, EOFError, abortError } from "./errors.ts";
+import { AuthenticationError, BrokenPipeError, EOFError, TimeoutError, abortError } from "./errors.ts";
 import { MessageTag, SerializationError, type Message, type Reduction } from "./reduction.ts";
 import { native } from "./native.ts";
 import { builtin } from "./runtime.ts";
@@ -63,11 +71,16 @@ export interface ClientOptions {
 export interface ListenerOptions extends ClientOptions {
   /** The kernel's queue of connections not yet taken by Node; default Node's 511. */
   backlog?: number;
+  /** With an authkey: how long (ms) a peer has to complete the handshake before it is dropped; default 5000. */
+  handshakeTimeout?: number;
+  /** The largest message (bytes) a connection accepts after the handshake; a longer one drops that connection. Default 1 GiB. */
+  maxMessageSize?: number;
 }
 
 /** Python's recv_bytes(256) for every handshake message. */
 const HANDSHAKE_LIMIT = 256;
 const MESSAGE_LIMIT = 2 ** 30;
+const HANDSHAKE_TIMEOUT = 5000;
 /** Stop reading from the socket while this much has arrived and a whole message waits to be read. */
 const HIGH_WATER = 8 * 2 ** 20;
 
@@ -471,15 +484,15 @@ async function answerChallenge(transport: SocketTransport, key: Uint8Array): Pro
   if (!(await receiveRaw(transport)).equals(WELCOME)) throw new AuthenticationError("digest sent was rejected");
 }
 
-/** Run a handshake on a fresh transport; on success, lift the frame limit to user messages'. Closes the transport on failure. */
-async function authenticate(transport: SocketTransport, steps: () => Promise<void>): Promise<void> {
+/** Run a handshake on a fresh transport; on success, lift the frame limit to user messages' (`limit`). Closes the transport on failure. */
+async function authenticate(transport: SocketTransport, limit: number, steps: () => Promise<void>): Promise<void> {
   try {
     await steps();
   } catch (err) {
     transport.close();
     throw err;
   }
-  transport.limit = MESSAGE_LIMIT;
+  transport.limit = limit;
 }
 
 type Endpoint = { family: "AF_UNIX"; path: string } | { family: "AF_INET"; host: string; port: number };
@@ -561,6 +574,39 @@ function removeBoundPaths(): void {
   boundPaths.clear();
 }
 
+function positiveOption(options: ListenerOptions, name: "handshakeTimeout" | "maxMessageSize", fallback: number): number {
+  const value = options[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value > 0)) throw new RangeError(`${name} must be a positive number, got ${String(value)}`);
+  return value;
+}
+
+/** A peer that arrived: ready to be returned by accept() (authenticated if there is a key), or what its handshake failed with. */
+interface Arrival {
+  socket: Socket;
+  transport?: SocketTransport;
+  error?: unknown;
+}
+
+/** The socket under a Connection this module made, for refSocket. */
+const sockets = new WeakMap<Connection<never, never>, Socket>();
+
+/**
+ * @internal Whether a socket Connection keeps the process alive (managers:
+ * an idle proxy connection must not). No-op for other Connections.
+ */
+export function refSocket(connection: Connection<never, never>, keepAlive: boolean): void {
+  const socket = sockets.get(connection);
+  if (keepAlive) socket?.ref();
+  else socket?.unref();
+}
+
+function connectionOver<S, R>(transport: SocketTransport, socket: Socket): Connection<S, R> {
+  const connection = new Connection<S, R>(transport);
+  sockets.set(connection as Connection<never, never>, socket);
+  return connection;
+}
+
 /** A bound socket that accepts Connections (Python's multiprocessing.connection.Listener). */
 export class Listener implements Disposable, AsyncDisposable {
   /** Resolves once Node's server has taken over the bound socket; rejects if closed first. */
@@ -574,16 +620,20 @@ export class Listener implements Disposable, AsyncDisposable {
   #notListening!: (error: Error) => void;
   #closed = false;
   #lastAccepted: BoundAddress | null = null;
-  /** Connections Node accepted that no accept() has taken yet, oldest first. */
-  readonly #incoming: Socket[] = [];
-  readonly #accepting: Array<Waiter<Socket>> = [];
+  /** Connections (authenticated, with a key) that no accept() has taken yet, oldest first. */
+  readonly #incoming: Arrival[] = [];
+  readonly #accepting: Array<Waiter<Arrival>> = [];
   readonly #handshaking = new Set<SocketTransport>();
+  readonly #handshakeTimeout: number;
+  readonly #maxMessageSize: number;
 
   /** With no address: a Unix socket at a random path in the temp dir (or 127.0.0.1 on a free port with family AF_INET). */
   constructor(address?: Address, options: ListenerOptions = {}) {
     const endpoint = endpointOf(address, options.family);
     this.#endpoint = endpoint;
     this.#authkey = authkeyOf(options.authkey);
+    this.#handshakeTimeout = positiveOption(options, "handshakeTimeout", HANDSHAKE_TIMEOUT);
+    this.#maxMessageSize = positiveOption(options, "maxMessageSize", MESSAGE_LIMIT);
     const server = builtin("node:net").createServer({ pauseOnConnect: true, noDelay: true });
     this.#server = server;
     server.on("connection", (socket) => this.#arrived(socket));
@@ -630,24 +680,42 @@ export class Listener implements Disposable, AsyncDisposable {
   }
 
   async #accept<S, R>(): Promise<Connection<S, R>> {
-    const socket = await this.#next();
+    const { socket, transport, error } = await this.#next();
     this.#lastAccepted = this.#endpoint.family === "AF_UNIX" ? "" : [socket.remoteAddress ?? "", socket.remotePort ?? 0];
-    const key = this.#authkey;
-    const transport = new SocketTransport(socket, key === null ? MESSAGE_LIMIT : HANDSHAKE_LIMIT);
-    if (key !== null) {
-      this.#handshaking.add(transport);
-      try {
-        await authenticate(transport, async () => {
-          await deliverChallenge(transport, key);
-          await answerChallenge(transport, key);
-        });
-      } catch (err) {
-        throw this.#closed ? closedListener() : err;
-      } finally {
-        this.#handshaking.delete(transport);
-      }
+    if (error !== undefined) throw error;
+    return connectionOver<S, R>(transport ?? new SocketTransport(socket, this.#maxMessageSize), socket);
+  }
+
+  /** Authenticate a peer as soon as it arrives, within the handshake timeout; accept() then takes the outcome. */
+  async #handshake(socket: Socket, key: Uint8Array): Promise<void> {
+    const transport = new SocketTransport(socket, HANDSHAKE_LIMIT);
+    this.#handshaking.add(transport);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      transport.destroy();
+    }, this.#handshakeTimeout);
+    // The listener keeps the process alive, not a stranger's handshake.
+    timer.unref();
+    try {
+      await authenticate(transport, this.#maxMessageSize, async () => {
+        await deliverChallenge(transport, key);
+        await answerChallenge(transport, key);
+      });
+      this.#deliver({ socket, transport });
+    } catch (err) {
+      const error = timedOut ? new TimeoutError(`the peer did not complete the handshake within ${this.#handshakeTimeout} ms`) : err;
+      if (!this.#closed) this.#deliver({ socket, error });
+    } finally {
+      clearTimeout(timer);
+      this.#handshaking.delete(transport);
     }
-    return new Connection<S, R>(transport);
+  }
+
+  #deliver(arrival: Arrival): void {
+    const waiter = this.#accepting.shift();
+    if (waiter) waiter.settle(arrival);
+    else this.#incoming.push(arrival);
   }
 
   /** Stop listening (removing a Unix socket's file). Connections already accepted stay open; pending accept() calls reject. Idempotent. */
@@ -657,7 +725,7 @@ export class Listener implements Disposable, AsyncDisposable {
     // Node never reports 'listening' for a server closed before it was bound.
     this.#notListening(closedListener());
     for (const waiter of this.#accepting.splice(0)) waiter.fail(closedListener());
-    for (const socket of this.#incoming.splice(0)) socket.destroy();
+    for (const { socket, transport } of this.#incoming.splice(0)) (transport ?? socket).destroy();
     for (const transport of this.#handshaking) transport.destroy();
     this.#server.close();
     // Node did not bind it (it adopted our descriptor), so Node will not remove the socket's file either.
@@ -684,17 +752,16 @@ export class Listener implements Disposable, AsyncDisposable {
       socket.destroy();
       return;
     }
-    const waiter = this.#accepting.shift();
-    if (waiter) waiter.settle(socket);
-    else this.#incoming.push(socket);
+    if (this.#authkey === null) this.#deliver({ socket });
+    else void this.#handshake(socket, this.#authkey);
   }
 
-  #next(): Promise<Socket> {
+  #next(): Promise<Arrival> {
     if (this.#closed) return Promise.reject(closedListener());
     if (this.#bindError) return Promise.reject(this.#bindError);
-    const socket = this.#incoming.shift();
-    if (socket) return Promise.resolve(socket);
-    return new Promise<Socket>((resolve, reject) => this.#accepting.push({ settle: resolve, fail: reject }));
+    const arrival = this.#incoming.shift();
+    if (arrival) return Promise.resolve(arrival);
+    return new Promise<Arrival>((resolve, reject) => this.#accepting.push({ settle: resolve, fail: reject }));
   }
 }
 
@@ -707,17 +774,17 @@ export async function Client<S = unknown, R = S>(address: Address, options: Clie
   if (address === undefined || address === null) throw new TypeError("Client(address) needs the address of a Listener");
   const endpoint = endpointOf(address, options.family);
   const key = authkeyOf(options.authkey);
-  const transport = await connect(endpoint, key === null ? MESSAGE_LIMIT : HANDSHAKE_LIMIT);
+  const [transport, socket] = await connect(endpoint, key === null ? MESSAGE_LIMIT : HANDSHAKE_LIMIT);
   if (key !== null) {
-    await authenticate(transport, async () => {
+    await authenticate(transport, MESSAGE_LIMIT, async () => {
       await answerChallenge(transport, key);
       await deliverChallenge(transport, key);
     });
   }
-  return new Connection<S, R>(transport);
+  return connectionOver<S, R>(transport, socket);
 }
 
-function connect(endpoint: Endpoint, limit: number): Promise<SocketTransport> {
+function connect(endpoint: Endpoint, limit: number): Promise<[SocketTransport, Socket]> {
   const net = builtin("node:net");
   return new Promise((resolve, reject) => {
     const socket =
@@ -729,7 +796,7 @@ function connect(endpoint: Endpoint, limit: number): Promise<SocketTransport> {
     socket.once("connect", () => {
       socket.off("error", reject);
       // Made in this callback so that no later socket error finds the socket without a listener.
-      resolve(new SocketTransport(socket, limit));
+      resolve([new SocketTransport(socket, limit), socket]);
     });
   });
 }

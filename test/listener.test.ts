@@ -505,6 +505,51 @@ describe("authentication", { timeout: SUITE_MS }, () => {
   });
 });
 
+describe("a listener that strangers can reach", { timeout: SUITE_MS }, () => {
+  test("silent peers that connected first never delay a client with the key; each is dropped with TimeoutError after handshakeTimeout", async () => {
+    const listener = track(new Listener(["127.0.0.1", 0], { authkey: KEY, handshakeTimeout: 3000 }));
+    await listener.listening;
+    const silent = await Promise.all(Array.from({ length: 5 }, () => RawPeer.connect(listener.address)));
+    const [server, client] = await pair(listener, KEY);
+    client.send("first through the door");
+    assert.equal(await server.recv(), "first through the door", "the keyed client was accepted while five silent peers were still in their handshakes");
+    for (let i = 0; i < silent.length; i++) {
+      await assert.rejects(listener.accept(), (err: unknown) => err instanceof TimeoutError && /did not complete the handshake within 3000 ms/.test(err.message));
+    }
+    for (const peer of silent) {
+      assert.ok((await peer.next())!.toString().startsWith("#CHALLENGE#"));
+      assert.equal(await peer.next(), null, "the silent peer was disconnected");
+    }
+    server.close();
+    client.close();
+  });
+
+  test("a message over maxMessageSize drops only the connection that sent it", async () => {
+    const listener = track(new Listener(["127.0.0.1", 0], { authkey: KEY, maxMessageSize: 1024 }));
+    await listener.listening;
+    const [victim, greedy] = await pair(listener, KEY);
+    const [server, client] = await pair(listener, KEY);
+    greedy.sendBytes(new Uint8Array(2048));
+    await assert.rejects(victim.recvBytes(), /bad message length: 2048 bytes, more than the 1024 allowed in a message/);
+    client.send("still served");
+    assert.equal(await server.recv(), "still served");
+    for (const conn of [victim, greedy, server, client]) conn.close();
+  });
+
+  test("close() frees the address at once: the same port can be bound again right away", () => {
+    const first = new Listener(["127.0.0.1", 0], { authkey: KEY });
+    const address = first.address as [string, number];
+    first.close();
+    const second = track(new Listener(address));
+    assert.deepEqual(second.address, address);
+  });
+
+  test("handshakeTimeout and maxMessageSize must be positive numbers", () => {
+    assert.throws(() => new Listener(["127.0.0.1", 0], { handshakeTimeout: 0 }), RangeError);
+    assert.throws(() => new Listener(["127.0.0.1", 0], { maxMessageSize: -1 }), RangeError);
+  });
+});
+
 describe("messages over a socket", { timeout: SUITE_MS }, () => {
   test("sendBytes/recvBytes: slices, empty messages, exact bytes, and 16 MiB both ways", async () => {
     const listener = track(new Listener());

@@ -4,6 +4,9 @@
  * it to that file in a fresh ES-module project outside the repo (where
  * `multiproc` is this package and `tsx` is installed, as a user's would be),
  * runs the command on this Node.js, and wants exit code 0 and a quiet stderr.
+ * A program on Redis (it imports multiproc/redis) gets what its comment asks
+ * for: a Redis server and two `multiproc worker` processes rooted in its
+ * directory.
  */
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
@@ -12,6 +15,7 @@ import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { tempDir } from "./helpers.ts";
+import { RedisServer, WorkerProcess, builtCli, redisMissing } from "./redisSetup.ts";
 
 const repo = fileURLToPath(new URL("..", import.meta.url));
 const readme = readFileSync(join(repo, "README.md"), "utf8");
@@ -53,14 +57,25 @@ test("README.md has programs to run, each under its own file name", () => {
 });
 
 for (const snippet of all) {
-  test(`README.md:${snippet.line}: ${snippet.file} runs as shown`, async () => {
+  test(`README.md:${snippet.line}: ${snippet.file} runs as shown`, async (t) => {
     const dir = join(project, snippet.file.replace(/\W/g, "_"));
     mkdirSync(dir);
     writeFileSync(join(dir, snippet.file), snippet.code);
     const [, ...args] = snippet.command;
+    const env = { ...process.env };
+    if (snippet.code.includes('"multiproc/redis"')) {
+      if (redisMissing()) return t.skip("Redis suite NOT RUN: no redis-server and no REDIS_URL");
+      const server = await RedisServer.start(false);
+      t.after(() => server.stop());
+      const queue = `readme-${process.pid}`;
+      const workers = [0, 1].map(() => new WorkerProcess(server.url, queue, ["--root", dir], builtCli));
+      t.after(() => workers.forEach((worker) => worker.killGroup()));
+      await Promise.all(workers.map((worker) => worker.started()));
+      Object.assign(env, { REDIS_URL: server.url, QUEUE: queue });
+    }
     const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       // The timeout is a hang guard only.
-      execFile(process.execPath, args, { cwd: dir, timeout: 120_000 }, (error, stdout, stderr) => {
+      execFile(process.execPath, args, { cwd: dir, env, timeout: 120_000 }, (error, stdout, stderr) => {
         const failure = error as (Error & { code?: number | string }) | null;
         resolve({ code: failure ? (typeof failure.code === "number" ? failure.code : null) : 0, stdout, stderr });
       });

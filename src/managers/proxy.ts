@@ -1,0 +1,324 @@
+/*
+ * The client side of a manager: proxies and the one connection per process
+ * (per manager address and key) that carries their calls.
+ *
+ * A proxy is a token (typeid, object id, exposed methods) plus the
+ * manager's address and authkey; it travels by reference (reduction.ts) and
+ * connects lazily wherever it lands, on its first call. Every method
+ * returns a Promise. Calls are pipelined: each request carries an id, the
+ * reply echoes it, and one read loop runs only while calls are pending, so
+ * an idle proxy never keeps a process alive.
+ *
+ * A manager on a Unix socket is on this machine: after the handshake the
+ * client hands it one end of a shared-memory Pipe over the socket and the
+ * calls go through the Pipe (no system call per message when both sides
+ * are awake). Over TCP the authenticated socket carries the calls.
+ *
+ * Talks to: protocol.ts (messages), listener.ts (Client), connection.ts
+ * (Pipe), reduction.ts (proxies travel).
+ */
+import { Pipe, type Connection } from "../connection.ts";
+import { EOFError } from "../errors.ts";
+import { Client, refSocket, type Address, type BoundAddress } from "../listener.ts";
+import { reduce, registerRebuilder, type Reduction } from "../reduction.ts";
+import { shared } from "../runtime.ts";
+import { handled } from "../waiting.ts";
+import { Outcome, pack, unpack, type Reply, type Request, type TokenState } from "./protocol.ts";
+
+type Outgoing = Request extends [number, ...infer Rest] ? Rest : never;
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/** How a manager's address reads in messages: a path (abstract names with a leading @), or host:port. */
+export function describeAddress(address: Address | BoundAddress): string {
+  if (typeof address === "string") return address.startsWith("\0") ? `@${address.slice(1)}` : address;
+  const [host, port] = Array.isArray(address) ? address : [(address as { host: string }).host, (address as { port: number }).port];
+  return `${host}:${port}`;
+}
+
+function goneError(where: string, cause: unknown): EOFError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new EOFError(`the manager at ${where} is gone: ${why}`, { cause });
+}
+
+/** One connection to one manager from this process, shared by every proxy of that manager. */
+export class Session {
+  readonly where: string;
+  readonly #address: Address;
+  readonly #authkey: Uint8Array;
+  #connection: Connection<Request | string, Reply | string> | undefined;
+  #connecting: Promise<Connection<Request | string, Reply | string>> | undefined;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #reading = false;
+  #dead = false;
+
+  constructor(address: Address, authkey: Uint8Array) {
+    this.#address = address;
+    this.#authkey = authkey;
+    this.where = describeAddress(address);
+  }
+
+  /** The session of this process for (address, authkey): made on first use, replaced once it dies. */
+  static of(address: Address, authkey: Uint8Array): Session {
+    const key = `${describeAddress(address)}#${Buffer.from(authkey).toString("hex")}`;
+    let session = sessions.get(key);
+    if (!session || session.#dead) {
+      session = new Session(address, authkey);
+      sessions.set(key, session);
+    }
+    return session;
+  }
+
+  /** Send a request; resolves with the reply. */
+  call(request: Outgoing): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => {
+      const id = this.#nextId++;
+      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      const connection = this.#connection;
+      if (connection) this.#send(connection, id, request);
+      else
+        this.#connect().then(
+          (ready) => this.#send(ready, id, request),
+          (err: unknown) => this.#settle(id, undefined, err),
+        );
+    });
+  }
+
+  /** Whether this session's connection is gone (a new one is made on the next call). */
+  get dead(): boolean {
+    return this.#dead;
+  }
+
+  #send(connection: Connection<Request | string, Reply | string>, id: number, request: Outgoing): void {
+    try {
+      connection.send(pack([id, ...request] as Request));
+    } catch (err) {
+      // A value that cannot travel fails this call only; a broken connection fails them all.
+      if ((err as Error).name === "BrokenPipeError" || (err as Error).message.startsWith("handle is closed")) this.#die(err);
+      else this.#settle(id, undefined, err);
+      return;
+    }
+    if (!this.#reading) void this.#read(connection);
+  }
+
+  #connect(): Promise<Connection<Request | string, Reply | string>> {
+    this.#connecting ??= this.#open().then(
+      (connection) => {
+        this.#connection = connection;
+        return connection;
+      },
+      (err: unknown) => {
+        this.#dead = true;
+        const error = err instanceof Error && err.name === "AuthenticationError" ? err : goneError(this.where, err);
+        throw error;
+      },
+    );
+    return this.#connecting;
+  }
+
+  async #open(): Promise<Connection<Request | string, Reply | string>> {
+    const socket = await Client<Request | string, Reply | string>(this.#address, { authkey: this.#authkey });
+    if (typeof this.#address !== "string") {
+      refSocket(socket as Connection<never, never>, false);
+      return socket;
+    }
+    const [mine, theirs] = Pipe<Request | Reply>();
+    try {
+      socket.send([0, "pipe", theirs]);
+      const [, outcome, value] = unpack(await socket.recv());
+      if (outcome !== Outcome.Return) throw value;
+    } finally {
+      theirs.close();
+      socket.close();
+    }
+    return mine as Connection<Request | string, Reply | string>;
+  }
+
+  async #read(connection: Connection<Request | string, Reply | string>): Promise<void> {
+    this.#reading = true;
+    refSocket(connection as Connection<never, never>, true);
+    try {
+      while (this.#pending.size > 0) {
+        const reply = unpack(await connection.recv());
+        this.#settle(reply[0], reply);
+      }
+    } catch (err) {
+      this.#die(err);
+    } finally {
+      this.#reading = false;
+      refSocket(connection as Connection<never, never>, false);
+    }
+  }
+
+  #settle(id: number, reply: Reply | undefined, error?: unknown): void {
+    const pending = this.#pending.get(id);
+    if (!pending) return;
+    this.#pending.delete(id);
+    if (reply) pending.resolve(reply);
+    else pending.reject(error);
+  }
+
+  /** The manager went away: every pending call rejects; the next call makes a new session (and fails to connect if it is really gone). */
+  #die(cause: unknown): void {
+    this.#dead = true;
+    this.#connection?.close();
+    const error = goneError(this.where, cause);
+    for (const pending of this.#pending.values()) pending.reject(error);
+    this.#pending.clear();
+  }
+
+  /** Close this process's connection (the next call opens a new one); pending calls reject with `reason`. */
+  close(reason: string): void {
+    this.#die(reason);
+  }
+}
+
+const sessions = shared<Map<string, Session>>("managers.sessions", () => new Map());
+
+/** @internal Forget (and close) this process's connection to a manager, after it shut down. */
+export function closeSession(address: Address, authkey: Uint8Array): void {
+  const key = `${describeAddress(address)}#${Buffer.from(authkey).toString("hex")}`;
+  sessions.get(key)?.close("it was shut down");
+  sessions.delete(key);
+}
+
+/** What a proxy is: where its referent lives and what it exposes. */
+export interface ProxyState extends TokenState {
+  address: Address;
+  authkey: Uint8Array;
+}
+
+const state = Symbol("multiproc.proxyState");
+/** @internal Proxies call through this (it is not part of their typed surface). */
+export const callMethod = Symbol("multiproc.callMethod");
+
+/** Proxy classes by typeid, so that a proxy that arrives here gets its methods (AutoProxy otherwise). */
+const proxyTypes = shared<Map<string, ProxyClass>>("managers.proxyTypes", () => new Map());
+
+export type ProxyClass = new (state: ProxyState) => BaseProxy;
+
+/**
+ * A reference to an object that lives in a manager (Python's BaseProxy).
+ * Methods return Promises; the proxy travels to any process (as an
+ * argument, through a Queue or Pipe, inside another managed object) and
+ * reconnects there.
+ */
+export class BaseProxy {
+  readonly [state]: ProxyState;
+  /** This process's connection to the manager, once a call has looked it up. */
+  #session: Session | undefined;
+
+  constructor(proxyState: ProxyState) {
+    this[state] = proxyState;
+  }
+
+  /** The referent's type id (`"dict"`, `"Queue"`, or a registered one). */
+  get typeid(): string {
+    return this[state].typeid;
+  }
+
+  /** The manager's address. */
+  get address(): Address {
+    return this[state].address;
+  }
+
+  /** Call a method the referent exposes (Python's `_callmethod`). A call nobody awaits never surfaces as an unhandled rejection. */
+  [callMethod](method: string, args: unknown[]): Promise<unknown> {
+    return handled(this.#call(method, args));
+  }
+
+  async #call(method: string, args: unknown[]): Promise<unknown> {
+    const proxyState = this[state];
+    let session = this.#session;
+    if (!session || session.dead) session = this.#session = Session.of(proxyState.address, proxyState.authkey);
+    const [, outcome, value] = await session.call(["call", proxyState.id, method, args]);
+    if (outcome === Outcome.Error) throw value;
+    if (outcome === Outcome.Proxy) return makeProxy({ ...(value as TokenState), address: proxyState.address, authkey: proxyState.authkey });
+    return value;
+  }
+
+  get [Symbol.toStringTag](): string {
+    return this.constructor.name;
+  }
+
+  toString(): string {
+    const { typeid, id, address } = this[state];
+    return `<${this.constructor.name} of ${typeid} #${id} in the manager at ${describeAddress(address)}>`;
+  }
+
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString();
+  }
+
+  [reduce](): Reduction {
+    const { address, authkey, typeid, id, exposed } = this[state];
+    return { type: "ManagerProxy", module: import.meta.url, state: { address, authkey: new Uint8Array(authkey), typeid, id, exposed } satisfies ProxyState };
+  }
+}
+
+registerRebuilder("ManagerProxy", (proxyState) => makeProxy(proxyState as ProxyState));
+
+/** Client-side names that are another method's alias (Python's dunders; the server never sees a `_` name). */
+export type Aliases = Readonly<Record<string, string>>;
+
+/**
+ * Python's MakeProxyType: a proxy class whose methods are `exposed`, each
+ * forwarding to the referent; `aliases` adds names that call another
+ * method; `properties` are read-only getters that make a call.
+ */
+export function makeProxyType(name: string, exposed: readonly string[], aliases: Aliases = {}, properties: readonly string[] = []): ProxyClass {
+  const cls = { [name]: class extends BaseProxy {} }[name]!;
+  for (const method of exposed) {
+    if (properties.includes(method)) continue;
+    Object.defineProperty(cls.prototype, method, {
+      value(this: BaseProxy, ...args: unknown[]) {
+        return this[callMethod](method, args);
+      },
+      writable: true,
+      configurable: true,
+    });
+  }
+  for (const [alias, target] of Object.entries(aliases)) {
+    Object.defineProperty(cls.prototype, alias, {
+      value(this: BaseProxy, ...args: unknown[]) {
+        return this[callMethod](target, args);
+      },
+      writable: true,
+      configurable: true,
+    });
+  }
+  for (const property of properties) {
+    Object.defineProperty(cls.prototype, property, {
+      get(this: BaseProxy) {
+        return this[callMethod](property, []);
+      },
+      configurable: true,
+    });
+  }
+  return cls;
+}
+
+/** Make proxies of `typeid` instances of `cls` in this process. */
+export function setProxyType(typeid: string, cls: ProxyClass): void {
+  proxyTypes.set(typeid, cls);
+}
+
+/** Python's AutoProxy: a class made from the exposed names, cached per (typeid, exposed). */
+const autoTypes = new Map<string, ProxyClass>();
+
+export function makeProxy(proxyState: ProxyState): BaseProxy {
+  let cls = proxyTypes.get(proxyState.typeid);
+  if (!cls) {
+    const key = `${proxyState.typeid}(${proxyState.exposed.join(",")})`;
+    cls = autoTypes.get(key);
+    if (!cls) {
+      cls = makeProxyType(`AutoProxy[${proxyState.typeid}]`, proxyState.exposed);
+      autoTypes.set(key, cls);
+    }
+  }
+  return new cls(proxyState);
+}
