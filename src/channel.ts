@@ -749,12 +749,14 @@ export class Channel {
    * next look needs no probe).
    *
    * A live entry seen without the lock settles it (that holder was there),
-   * but "none alive" does not: entries change while the scan runs (an
-   * adopting receiver writes its start time, then its thread id; a holder
-   * that sends the end on registers the new entry in a free slot before it
-   * closes its own, which may lie behind the scan), so a scan can see no
-   * live entry in a table that always had one. Only a look under the write
-   * lock, which every change takes, can say that none is left.
+   * but "none alive" does not: entries change while the scan runs. An entry
+   * read while its receiver takes it over (adopt) pairs the sender's thread
+   * id with the receiver's start time (the /proc read between the two loads
+   * takes tens of microseconds), and a holder that sends the end on
+   * registers the new entry in a free slot, which may lie behind the scan,
+   * before it closes its own. So a scan can find no live entry in a table
+   * that always had one; only a look under the write lock, which every
+   * change takes, can say that none is left.
    */
   #gone(end: End, probe: boolean): boolean {
     if (Atomics.load(this.#words, OPEN[end]) === 0) return true;
