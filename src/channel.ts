@@ -588,6 +588,9 @@ export class Channel {
       const left = remaining(deadline);
       // A caller that will not wait gets the liveness check a sleeper gets after each PROBE.
       if (endOfStream && this.#gone("write", probe || (left === 0 && this.#probeDue()))) {
+        // The last writer may have written and closed since the attempt above; with no writer left the ring changes no more.
+        const last = yield* attempt();
+        if (last !== undefined) return last;
         throw new EOFError("the other end of the pipe is closed (or its process died) and nothing is left to read");
       }
       if (left === 0) return undefined;
@@ -744,13 +747,25 @@ export class Channel {
    * Whether every holder of `end` has closed; with `probe`, also whether
    * every one left has died (their entries are then cleared, so that the
    * next look needs no probe).
+   *
+   * A live entry seen without the lock settles it (that holder was there),
+   * but "none alive" does not: entries change while the scan runs. An entry
+   * read while its receiver takes it over (adopt) pairs the sender's thread
+   * id with the receiver's start time (the /proc read between the two loads
+   * takes tens of microseconds), and a holder that sends the end on
+   * registers the new entry in a free slot, which may lie behind the scan,
+   * before it closes its own. So a scan can find no live entry in a table
+   * that always had one; only a look under the write lock, which every
+   * change takes, can say that none is left.
    */
   #gone(end: End, probe: boolean): boolean {
     if (Atomics.load(this.#words, OPEN[end]) === 0) return true;
     if (!probe) return false;
     for (let i = 0; i < ENTRIES; i++) if (this.#alive(this.#entry(end, i))) return false;
-    this.#underWriteLock(() => this.#pruneDead(end));
-    return true;
+    return this.#underWriteLock(() => {
+      this.#pruneDead(end);
+      return Atomics.load(this.#words, OPEN[end]) === 0;
+    });
   }
 
   #lastProbe = 0;
