@@ -105,7 +105,7 @@ describe("pool scheduler", () => {
     schedule(scheduler, workers, mapJob(20_000));
     for (const w of workers) {
       assert.equal(w.messages.length, 1, "one message");
-      assert.ok(w.held.length >= 128 && w.held.length <= 256, `${w.held.length} tasks`);
+      assert.ok(w.held.length >= 512 && w.held.length <= 1024, `${w.held.length} tasks`);
     }
   });
 

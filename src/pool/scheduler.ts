@@ -25,7 +25,9 @@ import type { Job, Task } from "./jobs.ts";
 
 /** A worker holds about this much work (ms), between 2 and MAX_WINDOW tasks. */
 const WINDOW_MS = 2;
-const MAX_WINDOW = 256;
+// Tiny tasks outrun the parent's refills, so a worker runs dry once per window and each refill costs a
+// wake each way: 1,024 rather than 256 took a warm 20k-task map from ~17 to ~10 ms of CPU per worker.
+const MAX_WINDOW = 1024;
 
 /** What the scheduler needs to know of a worker. */
 export interface WorkerView {
