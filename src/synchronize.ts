@@ -145,9 +145,22 @@ export class Mutex {
     }
   }
 
+  /** An owner whose thread exists under another start time, as last seen: dead if seen so again at the next probe. */
+  #suspect: { tid: number; start: number } | null = null;
+
   #ownerAlive(tid: number): boolean {
     const started = startTimeOf(tid);
-    return started !== undefined && started === Atomics.load(this.words, this.ownerStart);
+    if (started === undefined) return false;
+    const recorded = Atomics.load(this.words, this.ownerStart);
+    if (started === recorded) return true;
+    // Either the owner died and its thread id was reused, or a live owner
+    // took the lock and has not yet stored its start time (the two words
+    // cannot be written at once; a busy machine can preempt it in between).
+    // Only the first stays so until the next probe.
+    const suspect = this.#suspect;
+    if (suspect !== null && suspect.tid === tid && suspect.start === recorded) return false;
+    this.#suspect = { tid, start: recorded };
+    return true;
   }
 
   *acquireSteps(timeout: number | null): Steps<"taken" | "stolen" | false> {
