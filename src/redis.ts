@@ -34,25 +34,11 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { abortError, ProcessError, TimeoutError, WorkerLostError } from "./errors.ts";
 import { locateFunction, type FunctionRef } from "./functionRefs.ts";
-import {
-  checkCount,
-  checkFunction,
-  checkIterable,
-  checkTaskOptions,
-  type ApplyAsyncOptions,
-  type ApplyOptions,
-  type IMapOptions,
-  type MapAsyncOptions,
-  type MapOptions,
-  type PoolOptions,
-  type PoolStats,
-  isAsyncIterable,
-  type Items,
-} from "./pool/options.ts";
+import { checkCount, checkFunction, type PoolOptions, type PoolStats } from "./pool/options.ts";
 import type { PoolApi, PoolBackend } from "./pool/api.ts";
-import { ApplyJob, IMapJob, MapJob, type Job, type PoolCore, type Task } from "./pool/jobs.ts";
+import { PoolCalls, type Fn } from "./pool/calls.ts";
+import type { Job, Task } from "./pool/jobs.ts";
 import { TaskKind } from "./pool/protocol.ts";
-import { MapResult, settle, type AsyncResult, type IMapIterator } from "./pool/results.ts";
 import { cpuCount } from "./process.ts";
 import { dumps, loads } from "./reduction.ts";
 import { handled } from "./waiting.ts";
@@ -94,8 +80,6 @@ export function redis(options: RedisOptions): PoolBackend {
   return { kind: "redis", createEngine: (poolOptions) => new RedisPool(settings, poolOptions) };
 }
 
-type Fn = (...args: never[]) => unknown;
-
 const enum State {
   Run,
   Close,
@@ -118,7 +102,7 @@ interface Sent {
   timer: NodeJS.Timeout | undefined;
 }
 
-class RedisPool implements PoolApi, PoolCore {
+class RedisPool extends PoolCalls implements PoolApi {
   readonly retries: number;
   readonly #processes: number;
   readonly #settings: Required<RedisOptions>;
@@ -148,6 +132,7 @@ class RedisPool implements PoolApi, PoolCore {
   #ending: Promise<void> | undefined;
 
   constructor(settings: Required<RedisOptions>, options: PoolOptions) {
+    super();
     for (const unsupported of ["initializer", "maxtasksperchild", "context"] as const) {
       if (options[unsupported] !== undefined && options[unsupported] !== null) {
         throw new TypeError(`${unsupported} is not supported by the redis backend: each \`multiproc worker\` runs its own local pool`);
@@ -170,92 +155,13 @@ class RedisPool implements PoolApi, PoolCore {
     this.#poll = setInterval(() => this.#tick(), POLL_MS).unref();
   }
 
-  // ---- calls ----
+  // ---- calls: pool/calls.ts ----
 
-  apply<A extends unknown[], R>(fn: (...args: A) => R, args?: A, options: ApplyOptions = {}): Promise<Awaited<R>> {
-    try {
-      return this.applyAsync(fn, args, options).get();
-    } catch (err) {
-      return handled(Promise.reject(err));
-    }
+  protected get workerCount(): number {
+    return this.#processes;
   }
 
-  applyAsync<A extends unknown[], R>(fn: (...args: A) => R, args?: A, options: ApplyAsyncOptions<Awaited<R>> = {}): AsyncResult<Awaited<R>> {
-    this.#checkRunning();
-    checkTaskOptions(options);
-    const callArgs = args ?? [];
-    if (!Array.isArray(callArgs)) throw new TypeError("args must be an array");
-    const { kwargs } = options;
-    if (kwargs !== undefined && (kwargs === null || typeof kwargs !== "object")) throw new TypeError("kwargs must be an object");
-    const fnId = this.#functionId(fn);
-    const encoded = dumps({ args: callArgs, kwargs }, { root: "" }).data;
-    const job = new ApplyJob<Awaited<R>>(this, fnId, encoded, options);
-    this.#submit(job);
-    return job.result;
-  }
-
-  map<T, R>(fn: (item: T) => R, iterable: Items<T>, options?: MapOptions | number): Promise<Awaited<R>[]> {
-    return this.#mapAsyncCall<Awaited<R>>(TaskKind.Map, fn as Fn, iterable, options).get();
-  }
-
-  mapAsync<T, R>(fn: (item: T) => R, iterable: Items<T>, options?: MapAsyncOptions<Awaited<R>> | number): MapResult<Awaited<R>> {
-    return this.#mapAsyncCall(TaskKind.Map, fn as Fn, iterable, options);
-  }
-
-  starmap<A extends unknown[], R>(fn: (...args: A) => R, iterable: Items<A>, options?: MapOptions | number): Promise<Awaited<R>[]> {
-    return this.#mapAsyncCall<Awaited<R>>(TaskKind.Starmap, fn as Fn, iterable, options).get();
-  }
-
-  starmapAsync<A extends unknown[], R>(fn: (...args: A) => R, iterable: Items<A>, options?: MapAsyncOptions<Awaited<R>> | number): MapResult<Awaited<R>> {
-    return this.#mapAsyncCall(TaskKind.Starmap, fn as Fn, iterable, options);
-  }
-
-  imap<T, R>(fn: (item: T) => R, iterable: Items<T>, options?: IMapOptions | number): IMapIterator<Awaited<R>> {
-    return this.#imapCall(fn as Fn, iterable, true, options) as IMapIterator<Awaited<R>>;
-  }
-
-  imapUnordered<T, R>(fn: (item: T) => R, iterable: Items<T>, options?: IMapOptions | number): IMapIterator<Awaited<R>> {
-    return this.#imapCall(fn as Fn, iterable, false, options) as IMapIterator<Awaited<R>>;
-  }
-
-  #prepareCall<O extends MapOptions>(fn: Fn, iterable: Items<unknown>, options: O | number | undefined): { opts: O; fnId: number } {
-    this.#checkRunning();
-    const opts = (typeof options === "number" ? { chunksize: options } : (options ?? {})) as O;
-    checkTaskOptions(opts);
-    checkIterable(iterable);
-    if (opts.chunksize !== undefined) checkCount("chunksize", opts.chunksize, 1);
-    return { opts, fnId: this.#functionId(fn) };
-  }
-
-  #mapAsyncCall<R>(kind: TaskKind, fn: Fn, iterable: Items<unknown>, options: MapAsyncOptions<R> | number | undefined): MapResult<R> {
-    const { opts, fnId } = this.#prepareCall(fn, iterable, options);
-    const start = (items: unknown[], jobOptions: MapAsyncOptions<R>): MapJob<R> => {
-      const job = new MapJob<R>(this, fnId, kind, items, opts.chunksize ?? Math.max(1, Math.ceil(items.length / (this.#processes * 4))), jobOptions);
-      this.#submit(job);
-      return job;
-    };
-    if (!isAsyncIterable(iterable)) return start(Array.isArray(iterable) ? iterable : [...iterable], opts).result;
-    // map needs the input's length (Python reads it whole too); the callbacks stay with the result returned now.
-    const { callback, errorCallback, ...jobOptions } = opts;
-    const result = new MapResult<R>({ callback, errorCallback });
-    void (async () => {
-      const items: unknown[] = [];
-      for await (const item of iterable) items.push(item);
-      this.#checkRunning();
-      result[settle](true, await start(items, jobOptions).result);
-    })().catch((error: unknown) => result[settle](false, error));
-    return result;
-  }
-
-  #imapCall(fn: Fn, iterable: Items<unknown>, ordered: boolean, options: IMapOptions | number | undefined): IMapIterator<unknown> {
-    const { opts, fnId } = this.#prepareCall(fn, iterable, options);
-    const buffersize = opts.buffersize === undefined ? 16 * this.#processes : checkCount("buffersize", opts.buffersize, 1);
-    const job = new IMapJob<unknown>(this, fnId, TaskKind.Map, iterable, ordered, opts.chunksize ?? 1, buffersize, opts);
-    this.#submit(job);
-    return job.iterator;
-  }
-
-  #functionId(fn: Fn): number {
+  protected functionId(fn: Fn): number {
     checkFunction(fn, "func");
     let id = this.#functions.get(fn);
     if (id === undefined) {
@@ -272,11 +178,11 @@ class RedisPool implements PoolApi, PoolCore {
     return id;
   }
 
-  #checkRunning(): void {
+  protected checkRunning(): void {
     if (this.#state !== State.Run) throw new ProcessError("Pool not running");
   }
 
-  #submit(job: Job): void {
+  protected submit(job: Job): void {
     if (job.signal?.aborted) job.cancel(abortError(job.signal));
     if (job.settled) return;
     this.#liveJobs.add(job);
@@ -555,7 +461,7 @@ class RedisPool implements PoolApi, PoolCore {
     };
   }
 
-  toString(): string {
+  override toString(): string {
     const state = this.#state === State.Run ? "RUN" : this.#state === State.Close ? "CLOSE" : "TERMINATE";
     return `<multiproc.Pool backend=redis queue=${this.#settings.queue} state=${state}>`;
   }

@@ -25,7 +25,8 @@
  *   - Starting, replacing and stopping workers, and deciding when failing
  *     starts break the pool, is pool/workers.ts's.
  *
- * Talks to: pool/jobs.ts (the calls: apply, map, imap), pool/scheduler.ts,
+ * Talks to: pool/calls.ts (the calls it inherits: apply, map, imap),
+ * pool/jobs.ts, pool/scheduler.ts,
  * pool/workers.ts, pool/protocol.ts (the wire format), pool/results.ts (what
  * calls return), pool/options.ts; pool.ts (the public Pool) makes it.
  */
@@ -38,16 +39,12 @@ import { dumps, SerializationError, type Message } from "../reduction.ts";
 import { runAsync } from "../synchronize.ts";
 import { handled } from "../waiting.ts";
 import { Scheduler } from "./scheduler.ts";
-import { PoolChannel, ResultKind, TaskKind, applyPayload, readInitError, readOutcome, readResult, readTasks, resultMessage, taskMessage, type ResultHeader } from "./protocol.ts";
+import { PoolChannel, ResultKind, TaskKind, readInitError, readOutcome, readResult, readTasks, resultMessage, taskMessage, type ResultHeader } from "./protocol.ts";
 import { Workers, type Slot } from "./workers.ts";
-import { MapResult, settle, type AsyncResult, type IMapIterator } from "./results.ts";
-import { ApplyJob, IMapJob, MapJob, type Job, type PoolCore, type Task } from "./jobs.ts";
+import type { Job, Task } from "./jobs.ts";
 import type { PoolApi } from "./api.ts";
-import { checkCount, checkFunction, checkIterable, checkTaskOptions, defaultChunksize, isAsyncIterable, type ApplyAsyncOptions, type ApplyOptions, type IMapOptions, type Items, type MapAsyncOptions, type MapOptions, type PoolOptions, type PoolStats } from "./options.ts";
-
-
-
-type Fn = (...args: never[]) => unknown;
+import { PoolCalls, type Fn } from "./calls.ts";
+import { checkCount, checkFunction, type PoolOptions, type PoolStats } from "./options.ts";
 
 const enum State {
   Run,
@@ -55,7 +52,7 @@ const enum State {
   Terminate,
 }
 
-export class LocalPool implements PoolApi, PoolCore {
+export class LocalPool extends PoolCalls implements PoolApi {
   readonly #processes: number;
   readonly retries: number;
   readonly #results: Channel;
@@ -75,6 +72,7 @@ export class LocalPool implements PoolApi, PoolCore {
   readonly #onBeforeExit = () => void this.terminate();
 
   constructor(opts: PoolOptions) {
+    super();
     this.#processes = opts.processes === undefined || opts.processes === null ? cpuCount() : checkCount("processes", opts.processes, 1);
     if (opts.initializer !== undefined && opts.initializer !== null) {
       checkFunction(opts.initializer, "initializer");
@@ -110,112 +108,13 @@ export class LocalPool implements PoolApi, PoolCore {
     process.prependListener("beforeExit", this.#onBeforeExit);
   }
 
-  // ---- calls ----
+  // ---- calls: pool/calls.ts ----
 
-  /** Run fn(...args) in a worker and wait for its value (Python's apply). */
-  apply<A extends unknown[], R>(fn: (...args: A) => R, args?: A, options: ApplyOptions = {}): Promise<Awaited<R>> {
-    try {
-      return this.applyAsync(fn, args, options).get();
-    } catch (err) {
-      return handled(Promise.reject(err));
-    }
+  protected get workerCount(): number {
+    return this.#processes;
   }
 
-  /** Start fn(...args) in a worker; the AsyncResult settles with its value. */
-  applyAsync<A extends unknown[], R>(fn: (...args: A) => R, args?: A, options: ApplyAsyncOptions<Awaited<R>> = {}): AsyncResult<Awaited<R>> {
-    this.#checkRunning();
-    checkTaskOptions(options);
-    const callArgs = args ?? ([] as unknown as A);
-    if (!Array.isArray(callArgs)) throw new TypeError("args must be an array");
-    const { kwargs } = options;
-    if (kwargs !== undefined && (kwargs === null || typeof kwargs !== "object")) throw new TypeError("kwargs must be an object");
-    const fnId = this.#functionId(fn);
-    const encoded = applyPayload(callArgs, kwargs);
-    const job = new ApplyJob<Awaited<R>>(this, fnId, encoded, options);
-    this.#submit(job);
-    return job.result;
-  }
-
-  /** fn over every item, in parallel; the values in input order (Python's map). */
-  map<T, R>(fn: (item: T) => R, iterable: Items<T>, options?: MapOptions | number): Promise<Awaited<R>[]> {
-    return this.#mapCall(TaskKind.Map, fn as Fn, iterable, options);
-  }
-
-  /** map as an AsyncResult, with callback / errorCallback. */
-  mapAsync<T, R>(fn: (item: T) => R, iterable: Items<T>, options?: MapAsyncOptions<Awaited<R>> | number): MapResult<Awaited<R>> {
-    return this.#mapAsyncCall(TaskKind.Map, fn as Fn, iterable, options);
-  }
-
-  /** fn(...args) for every args array of the input (Python's starmap). */
-  starmap<A extends unknown[], R>(fn: (...args: A) => R, iterable: Items<A>, options?: MapOptions | number): Promise<Awaited<R>[]> {
-    return this.#mapCall(TaskKind.Starmap, fn as Fn, iterable, options);
-  }
-
-  starmapAsync<A extends unknown[], R>(fn: (...args: A) => R, iterable: Items<A>, options?: MapAsyncOptions<Awaited<R>> | number): MapResult<Awaited<R>> {
-    return this.#mapAsyncCall(TaskKind.Starmap, fn as Fn, iterable, options);
-  }
-
-  /** fn over the input, read lazily; values in input order as they become available. */
-  imap<T, R>(fn: (item: T) => R, iterable: Items<T>, options?: IMapOptions | number): IMapIterator<Awaited<R>> {
-    return this.#imapCall(fn as Fn, iterable, true, options) as IMapIterator<Awaited<R>>;
-  }
-
-  /** As imap, values in the order they finish. */
-  imapUnordered<T, R>(fn: (item: T) => R, iterable: Items<T>, options?: IMapOptions | number): IMapIterator<Awaited<R>> {
-    return this.#imapCall(fn as Fn, iterable, false, options) as IMapIterator<Awaited<R>>;
-  }
-
-  #mapCall<R>(kind: TaskKind, fn: Fn, iterable: Items<unknown>, options: MapOptions | number | undefined): Promise<R[]> {
-    try {
-      return this.#mapAsyncCall<R>(kind, fn, iterable, options).get();
-    } catch (err) {
-      return handled(Promise.reject(err));
-    }
-  }
-
-  /** What every map-like call checks first; the options, and the function's id. */
-  #prepareCall<O extends MapOptions>(fn: Fn, iterable: Items<unknown>, options: O | number | undefined): { opts: O; fnId: number } {
-    this.#checkRunning();
-    const opts = (typeof options === "number" ? { chunksize: options } : (options ?? {})) as O;
-    checkTaskOptions(opts);
-    checkIterable(iterable);
-    const fnId = this.#functionId(fn);
-    if (opts.chunksize !== undefined) checkCount("chunksize", opts.chunksize, 1);
-    return { opts, fnId };
-  }
-
-  #mapAsyncCall<R>(kind: TaskKind, fn: Fn, iterable: Items<unknown>, options: MapAsyncOptions<R> | number | undefined): MapResult<R> {
-    const { opts, fnId } = this.#prepareCall(fn, iterable, options);
-    if (!isAsyncIterable(iterable)) {
-      const items = Array.isArray(iterable) ? iterable : [...iterable];
-      const job = new MapJob<R>(this, fnId, kind, items, opts.chunksize ?? defaultChunksize(items.length, this.#processes), opts);
-      this.#submit(job);
-      return job.result;
-    }
-    // An async input is read whole first, as Python reads a map's input (map needs its length).
-    // The result returned now has the callbacks; the job made once the input is read settles it.
-    const { callback, errorCallback, ...jobOptions } = opts;
-    const result = new MapResult<R>({ callback, errorCallback });
-    void (async () => {
-      const items: unknown[] = [];
-      for await (const item of iterable) items.push(item);
-      if (this.#state !== State.Run) throw new ProcessError("Pool not running");
-      const job = new MapJob<R>(this, fnId, kind, items, opts.chunksize ?? defaultChunksize(items.length, this.#processes), jobOptions);
-      this.#submit(job);
-      result[settle](true, await job.result);
-    })().catch((error: unknown) => result[settle](false, error));
-    return result;
-  }
-
-  #imapCall(fn: Fn, iterable: Items<unknown>, ordered: boolean, options: IMapOptions | number | undefined): IMapIterator<unknown> {
-    const { opts, fnId } = this.#prepareCall(fn, iterable, options);
-    const buffersize = opts.buffersize === undefined ? 16 * this.#processes : checkCount("buffersize", opts.buffersize, 1);
-    const job = new IMapJob<unknown>(this, fnId, TaskKind.Map, iterable, ordered, opts.chunksize ?? 1, buffersize, opts);
-    this.#submit(job);
-    return job.iterator;
-  }
-
-  #functionId(fn: Fn): number {
+  protected functionId(fn: Fn): number {
     checkFunction(fn, "func");
     let id = this.#functions.get(fn);
     if (id === undefined) {
@@ -226,12 +125,12 @@ export class LocalPool implements PoolApi, PoolCore {
     return id;
   }
 
-  #checkRunning(): void {
+  protected checkRunning(): void {
     if (this.#broken) throw this.#broken.error;
     if (this.#state !== State.Run) throw new ProcessError("Pool not running");
   }
 
-  #submit(job: Job): void {
+  protected submit(job: Job): void {
     // A signal aborted before the call: nothing runs.
     if (job.signal?.aborted) job.cancel(abortError(job.signal));
     if (job.exhausted) return;
@@ -616,7 +515,7 @@ export class LocalPool implements PoolApi, PoolCore {
     };
   }
 
-  toString(): string {
+  override toString(): string {
     const state = this.#state === State.Run ? "RUN" : this.#state === State.Close ? "CLOSE" : "TERMINATE";
     return `<multiproc.Pool state=${state} pool_size=${this.#processes}>`;
   }
