@@ -29,7 +29,6 @@ import { registerTarget } from "./functionRefs.ts";
 import { Client, Listener, type Address, type BoundAddress } from "./listener.ts";
 import { Pool, type PoolOptions } from "./pool.ts";
 import { Process, currentProcess, parentProcess } from "./process.ts";
-import { JoinableQueue, Queue } from "./queues.ts";
 import { builtin } from "./runtime.ts";
 import type { ElementOf, Typecode } from "./sharedctypes.ts";
 import type { Acquire } from "./synchronize.ts";
@@ -385,8 +384,8 @@ const standardFactories: Readonly<Record<string, Factory>> = {
   dict: (init?: ConstructorParameters<typeof referents.Dict>[0]) => new referents.Dict(init),
   list: (init?: Iterable<unknown>) => new referents.List(init),
   Namespace: (init?: Record<string, unknown>) => new referents.Namespace(init),
-  Queue: (maxsize?: number) => new Queue(maxsize),
-  JoinableQueue: (maxsize?: number) => new JoinableQueue(maxsize),
+  Queue: (maxsize?: number) => new referents.Queue(maxsize),
+  JoinableQueue: (maxsize?: number) => new referents.Queue(maxsize),
   Lock: () => new referents.Lock(),
   RLock: () => new referents.RLock(),
   Semaphore: (value?: number) => new referents.Semaphore(value),
