@@ -25,3 +25,28 @@ export function startTimeOf(id: number): number | undefined {
 export function isRunning(id: number): boolean {
   return startTimeOf(id) !== undefined;
 }
+
+const LOAD_SAMPLE_MS = 100;
+let loadSampledAt = -Infinity;
+let idleCore = false;
+
+/**
+ * Whether the machine has a core for every runnable thread (the caller and
+ * the peer it would wait for included), sampled at most every
+ * LOAD_SAMPLE_MS. Waiting awake for a peer pays only when the peer has a
+ * core of its own; on a saturated machine the spin takes the core the peer
+ * needs.
+ */
+export function coresToSpare(): boolean {
+  const now = performance.now();
+  if (now - loadSampledAt < LOAD_SAMPLE_MS) return idleCore;
+  loadSampledAt = now;
+  try {
+    const stat = readFileSync("/proc/stat", "latin1");
+    const at = stat.indexOf("procs_running ");
+    idleCore = at >= 0 && Number.parseInt(stat.slice(at + 14), 10) <= builtin("node:os").availableParallelism();
+  } catch {
+    idleCore = false;
+  }
+  return idleCore;
+}

@@ -156,6 +156,28 @@ describe("a SyncManager's types", { timeout: SUITE_MS }, () => {
     await joined;
   });
 
+  test("Queue: a waiting get is handed the next put's item; a get from a full queue lets the first waiting put in, ahead of later ones", async () => {
+    const q = await manager.Queue<string>(1);
+    const got = q.get();
+    assert.equal(await q.qsize(), 0, "answered while a get waits");
+    await q.put("handed");
+    assert.equal(await got, "handed");
+    assert.equal(await q.empty(), true, "the handed item never sat in the queue");
+    await q.put("a");
+    const waiting = q.put("b");
+    assert.equal(await q.qsize(), 1);
+    assert.equal(await q.get(), "a");
+    await assert.rejects(q.putNowait("late"), Full, "the room is the waiting put's");
+    await waiting;
+    assert.deepEqual([await q.getNowait(), await q.qsize()], ["b", 0]);
+    await assert.rejects(q.get({ timeout: 20 }), Empty);
+    await q.put("after a timed-out get");
+    assert.equal(await q.get(), "after a timed-out get");
+    const jq = await manager.JoinableQueue<number>();
+    await assert.rejects(jq.taskDone(), RangeError);
+    await jq.join();
+  });
+
   test("Lock, RLock, Semaphore, BoundedSemaphore: a waiting acquire does not hold up other calls", async () => {
     const lock = await manager.Lock();
     assert.equal(await lock.acquire(), true);

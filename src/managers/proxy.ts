@@ -21,6 +21,7 @@ import { Pipe, type Connection } from "../connection.ts";
 import { EOFError } from "../errors.ts";
 import { Client, refSocket, type Address, type BoundAddress } from "../listener.ts";
 import { reduce, registerRebuilder, type Reduction } from "../reduction.ts";
+import { coresToSpare } from "../procfs.ts";
 import { shared } from "../runtime.ts";
 import { handled } from "../waiting.ts";
 import { Outcome, pack, unpack, type Reply, type Request, type TokenState } from "./protocol.ts";
@@ -55,6 +56,8 @@ export class Session {
   #nextId = 1;
   #reading = false;
   #dead = false;
+  /** Calls go over a shared-memory Pipe (the manager is on this machine). */
+  #local = false;
 
   constructor(address: Address, authkey: Uint8Array) {
     this.#address = address;
@@ -73,16 +76,19 @@ export class Session {
     return session;
   }
 
-  /** Send a request; resolves with the reply. */
-  call(request: Outgoing): Promise<Reply> {
+  /**
+   * Send a request; resolves with the reply. `prompt`: the server answers
+   * it without waiting on anything (a dict get, not a Lock acquire).
+   */
+  call(request: Outgoing, prompt = false): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
       const id = this.#nextId++;
       this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
       const connection = this.#connection;
-      if (connection) this.#send(connection, id, request);
+      if (connection) this.#send(connection, id, request, prompt);
       else
         this.#connect().then(
-          (ready) => this.#send(ready, id, request),
+          (ready) => this.#send(ready, id, request, false),
           (err: unknown) => this.#settle(id, undefined, err),
         );
     });
@@ -93,7 +99,7 @@ export class Session {
     return this.#dead;
   }
 
-  #send(connection: Connection<Request | string, Reply | string>, id: number, request: Outgoing): void {
+  #send(connection: Connection<Request | string, Reply | string>, id: number, request: Outgoing, prompt: boolean): void {
     try {
       connection.send(pack([id, ...request] as Request));
     } catch (err) {
@@ -102,6 +108,10 @@ export class Session {
       else this.#settle(id, undefined, err);
       return;
     }
+    // A lone prompt call over the Pipe waits for its reply blocking, for a moment: the server's write then wakes
+    // this thread directly (or finds it spinning), where an async wait costs a wake of the waiter thread and one of
+    // the event loop. The read below then finds the reply at once.
+    if (prompt && this.#local && !this.#reading && this.#pending.size === 1 && coresToSpare()) connection.pollSync(PROMPT_WAIT_MS);
     if (!this.#reading) void this.#read(connection);
   }
 
@@ -126,6 +136,7 @@ export class Session {
       refSocket(socket as Connection<never, never>, false);
       return socket;
     }
+    this.#local = true;
     const [mine, theirs] = Pipe<Request | Reply>();
     try {
       socket.send([0, "pipe", theirs]);
@@ -177,6 +188,9 @@ export class Session {
   }
 }
 
+/** The longest a prompt call blocks its thread for the reply before it waits asynchronously. */
+const PROMPT_WAIT_MS = 2;
+
 const sessions = shared<Map<string, Session>>("managers.sessions", () => new Map());
 
 /** @internal Forget (and close) this process's connection to a manager, after it shut down. */
@@ -185,6 +199,14 @@ export function closeSession(address: Address, authkey: Uint8Array): void {
   sessions.get(key)?.close("it was shut down");
   sessions.delete(key);
 }
+
+/**
+ * Types whose every method the server answers at once (nothing in them
+ * waits). Not a queue's put: with a reader waiting too, two clients share
+ * the server and the blocking wait measured slower (Queue 1→1 via a Pool
+ * worker, same run: 1.66–1.8 s per 5,000 items with it, 1.08–1.2 s without).
+ */
+const PROMPT_TYPES: ReadonlySet<string> = new Set(["dict", "list", "Namespace", "Value", "Array"]);
 
 /** What a proxy is: where its referent lives and what it exposes. */
 export interface ProxyState extends TokenState {
@@ -235,7 +257,7 @@ export class BaseProxy {
     const proxyState = this[state];
     let session = this.#session;
     if (!session || session.dead) session = this.#session = Session.of(proxyState.address, proxyState.authkey);
-    const [, outcome, value] = await session.call(["call", proxyState.id, method, args]);
+    const [, outcome, value] = await session.call(["call", proxyState.id, method, args], PROMPT_TYPES.has(proxyState.typeid));
     if (outcome === Outcome.Error) throw value;
     if (outcome === Outcome.Proxy) return makeProxy({ ...(value as TokenState), address: proxyState.address, authkey: proxyState.authkey });
     return value;

@@ -10,10 +10,10 @@
  * process and manager), as Python's is per server thread, which is per
  * client thread: `caller()` names the connection whose call is running.
  *
- * Talks to: managers.ts (the server calls these), queues.ts (Queue and
- * JoinableQueue are the library's own, used in-process).
+ * Talks to: managers.ts (the server calls these).
  */
-import { BrokenBarrierError } from "../errors.ts";
+import { BrokenBarrierError, Empty, Full, TimeoutError } from "../errors.ts";
+import type { QueueWait } from "../queues.ts";
 import { builtin } from "../runtime.ts";
 import type { Typecode } from "../sharedctypes.ts";
 import { parseWait, type BlockingWaitOptions } from "../waiting.ts";
@@ -34,36 +34,42 @@ function caller(): number {
 
 type Acquire = number | null | undefined | BlockingWaitOptions;
 
-/** The waiters of one wait queue, each settled once: by a wake, or by its timeout. */
-class Waiters {
-  readonly #queue: Array<(woken: boolean) => void> = [];
+/** The waiters of one wait queue, each settled once: by a wake (which may hand it a value), or by its timeout. */
+class Waiters<T = undefined> {
+  readonly #queue: Array<(handed: { value: T } | undefined) => void> = [];
 
   get length(): number {
     return this.#queue.length;
   }
 
   /** Wait until woken (true) or `timeout` ms pass (false; null: never). */
-  wait(timeout: number | null): Promise<boolean> {
+  async wait(timeout: number | null): Promise<boolean> {
+    return (await this.take(timeout)) !== undefined;
+  }
+
+  /** Wait for what a wake hands over; undefined when `timeout` ms pass first (null: never). */
+  take(timeout: number | null): Promise<{ value: T } | undefined> {
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
-      const entry = (woken: boolean) => {
+      const entry = (handed: { value: T } | undefined) => {
         if (timer) clearTimeout(timer);
-        resolve(woken);
+        resolve(handed);
       };
       this.#queue.push(entry);
       if (timeout !== null) {
         timer = setTimeout(() => {
           const at = this.#queue.indexOf(entry);
           if (at >= 0) this.#queue.splice(at, 1);
-          resolve(false);
+          resolve(undefined);
         }, Math.max(0, timeout));
       }
     });
   }
 
-  wake(n = 1): number {
+  /** Wake the first `n` waiters, handing each `value`; how many there were. */
+  wake(n = 1, value?: T): number {
     const woken = this.#queue.splice(0, n);
-    for (const wake of woken) wake(true);
+    for (const wake of woken) wake({ value: value as T });
     return woken.length;
   }
 }
@@ -237,6 +243,100 @@ export class Event {
     if (this.#flag) return true;
     await this.#waiters.wait(timeout ?? null);
     return this.#flag;
+  }
+}
+
+/**
+ * Python's queue.Queue as its manager serves it: the items stay values in
+ * the manager (no shared-memory ring, no copy), and a get that waits is
+ * handed the item by the put that brings it (no wake through the event
+ * loop). A get taking an item from a full queue lets the first waiting put
+ * in (its room is kept for it).
+ */
+export class Queue {
+  readonly #maxsize: number;
+  #items: unknown[] = [];
+  #head = 0;
+  /** Room kept for puts that were woken and have not yet come back. */
+  #kept = 0;
+  readonly #getters = new Waiters<unknown>();
+  readonly #putters = new Waiters();
+  #unfinished = 0;
+  readonly #joiners = new Waiters();
+
+  constructor(maxsize = 0) {
+    if (typeof maxsize !== "number" || !Number.isInteger(maxsize)) throw new TypeError(`maxsize must be an integer, got ${String(maxsize)}`);
+    this.#maxsize = maxsize;
+  }
+
+  async put(item: unknown, wait?: QueueWait): Promise<void> {
+    if (this.full() || this.#putters.length > 0) {
+      const { block, timeout } = acquireWait(wait);
+      if (!block) throw new Full("the queue is full");
+      if (!(await this.#putters.wait(timeout))) throw new Full(`the queue stayed full for ${String(timeout)} ms`);
+      this.#kept--;
+    }
+    this.#add(item);
+  }
+
+  putNowait(item: unknown): void {
+    if (this.full() || this.#putters.length > 0) throw new Full("the queue is full");
+    this.#add(item);
+  }
+
+  async get(wait?: QueueWait): Promise<unknown> {
+    if (this.qsize() > 0) return this.#take();
+    const { block, timeout } = acquireWait(wait);
+    if (!block) throw new Empty("the queue is empty");
+    const handed = await this.#getters.take(timeout);
+    if (!handed) throw new Empty(`the queue stayed empty for ${String(timeout)} ms`);
+    return handed.value;
+  }
+
+  getNowait(): unknown {
+    if (this.qsize() === 0) throw new Empty("the queue is empty");
+    return this.#take();
+  }
+
+  qsize(): number {
+    return this.#items.length - this.#head;
+  }
+
+  empty(): boolean {
+    return this.qsize() === 0;
+  }
+
+  full(): boolean {
+    return this.#maxsize > 0 && this.qsize() + this.#kept >= this.#maxsize;
+  }
+
+  /** Mark one item taken with get as processed (JoinableQueue). */
+  taskDone(): void {
+    if (this.#unfinished === 0) throw new RangeError("task_done() called too many times");
+    if (--this.#unfinished === 0) this.#joiners.wake(Infinity);
+  }
+
+  /** Resolves once every item put has been marked done (JoinableQueue); TimeoutError after `timeout`. */
+  async join(timeout?: number | null): Promise<void> {
+    if (this.#unfinished === 0) return;
+    if (!(await this.#joiners.wait(timeout ?? null))) throw new TimeoutError(`${this.#unfinished} items still unfinished after ${String(timeout)} ms`);
+  }
+
+  #add(item: unknown): void {
+    this.#unfinished++;
+    if (this.#getters.wake(1, item) === 0) this.#items.push(item);
+  }
+
+  #take(): unknown {
+    const item = this.#items[this.#head];
+    this.#items[this.#head++] = undefined;
+    // Drop the taken front now and then, so a long-lived queue does not keep growing its array.
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    if (this.#putters.wake(1) > 0) this.#kept++;
+    return item;
   }
 }
 
