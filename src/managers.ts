@@ -32,8 +32,6 @@ import { Process, currentProcess, parentProcess } from "./process.ts";
 import { coresToSpare } from "./procfs.ts";
 import { builtin } from "./runtime.ts";
 import type { ElementOf, Typecode } from "./sharedctypes.ts";
-import type { Acquire } from "./synchronize.ts";
-import type { QueueWait } from "./queues.ts";
 import { handled, type Wait } from "./waiting.ts";
 import { MAX_MESSAGE_SIZE, Outcome, pack, unpack, type Reply, type Request, type TokenState } from "./managers/protocol.ts";
 import { BaseProxy, closeSession, describeAddress, makeProxy, makeProxyType, Session, setProxyType, type Aliases, type ProxyClass } from "./managers/proxy.ts";
@@ -688,8 +686,8 @@ export interface ArrayProxy<T = number> extends BaseProxy {
 }
 
 export interface QueueProxy<T = unknown> extends BaseProxy {
-  put(item: T, wait?: QueueWait): Promise<void>;
-  get(wait?: QueueWait): Promise<T>;
+  put(item: T, wait?: Wait): Promise<void>;
+  get(wait?: Wait): Promise<T>;
   putNowait(item: T): Promise<void>;
   getNowait(): Promise<T>;
   qsize(): Promise<number>;
@@ -708,26 +706,26 @@ export interface ProxyGuard extends AsyncDisposable {
 }
 
 export interface LockProxy extends BaseProxy {
-  acquire(wait?: Acquire): Promise<boolean>;
+  acquire(wait?: Wait): Promise<boolean>;
   release(): Promise<void>;
   locked(): Promise<boolean>;
   /** Acquire, and release at the end of an `await using` scope. */
-  hold(wait?: Acquire): Promise<ProxyGuard>;
+  hold(wait?: Wait): Promise<ProxyGuard>;
 }
 
 export type RLockProxy = LockProxy;
 
 export interface SemaphoreProxy extends BaseProxy {
-  acquire(wait?: Acquire): Promise<boolean>;
+  acquire(wait?: Wait): Promise<boolean>;
   release(n?: number): Promise<void>;
   getValue(): Promise<number>;
-  hold(wait?: Acquire): Promise<ProxyGuard>;
+  hold(wait?: Wait): Promise<ProxyGuard>;
 }
 
 export interface ConditionProxy extends BaseProxy {
-  acquire(wait?: Acquire): Promise<boolean>;
+  acquire(wait?: Wait): Promise<boolean>;
   release(): Promise<void>;
-  hold(wait?: Acquire): Promise<ProxyGuard>;
+  hold(wait?: Wait): Promise<ProxyGuard>;
   /** Release the lock, wait for a notify (or `timeout` ms), take the lock back; false on timeout. */
   wait(timeout?: number | null): Promise<boolean>;
   notify(n?: number): Promise<void>;
@@ -772,7 +770,7 @@ export interface PoolProxy extends BaseProxy {
 /** Adds `hold()` (acquire, then a guard that releases) to lock-like proxy types. */
 function withHold(cls: ProxyClass): ProxyClass {
   Object.defineProperty(cls.prototype, "hold", {
-    async value(this: LockProxy, wait?: Acquire): Promise<ProxyGuard> {
+    async value(this: LockProxy, wait?: Wait): Promise<ProxyGuard> {
       if (!(await this.acquire(wait))) throw new TimeoutError("the lock was not acquired in time");
       let held = true;
       const release = async () => {

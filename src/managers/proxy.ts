@@ -20,7 +20,7 @@
 import { Pipe, type Connection } from "../connection.ts";
 import { EOFError } from "../errors.ts";
 import { Client, refSocket, type Address, type BoundAddress } from "../listener.ts";
-import { reduce, registerRebuilder, type Reduction } from "../reduction.ts";
+import { reduce, travelling, type Reduction } from "../reduction.ts";
 import { coresToSpare } from "../procfs.ts";
 import { shared } from "../runtime.ts";
 import { handled } from "../waiting.ts";
@@ -278,11 +278,11 @@ export class BaseProxy {
 
   [reduce](): Reduction {
     const { address, authkey, typeid, id, exposed } = this[state];
-    return { type: "ManagerProxy", module: import.meta.url, state: { address, authkey: new Uint8Array(authkey), typeid, id, exposed } satisfies ProxyState };
+    return proxyTravel({ address, authkey: new Uint8Array(authkey), typeid, id, exposed });
   }
 }
 
-registerRebuilder("ManagerProxy", (proxyState) => makeProxy(proxyState as ProxyState));
+const proxyTravel = travelling<ProxyState>("ManagerProxy", import.meta.url, makeProxy);
 
 /** Client-side names that are another method's alias (Python's dunders; the server never sees a `_` name). */
 export type Aliases = Readonly<Record<string, string>>;

@@ -29,7 +29,7 @@
 import { Channel, type ChannelState } from "../channel.ts";
 import { MaybeEncodingError } from "../errors.ts";
 import type { FunctionRef } from "../functionRefs.ts";
-import { decodeMessageSync, dumps, encodeMessage, loads, loadsIfImported, MessageTag, reduce, registerRebuilder, type Message, type Reduction } from "../reduction.ts";
+import { decodeMessageSync, dumps, encodeMessage, loads, loadsIfImported, MessageTag, reduce, travelling, type Message, type Reduction } from "../reduction.ts";
 
 /** What a task asks the worker to do with its function. */
 export const TaskKind = {
@@ -81,11 +81,11 @@ export class PoolChannel {
   constructor(readonly channel: Channel) {}
 
   [reduce](): Reduction {
-    return { type: "PoolChannel", module: import.meta.url, state: this.channel.state() };
+    return poolChannelTravel(this.channel.state());
   }
 }
 
-registerRebuilder("PoolChannel", (state) => new PoolChannel(Channel.open(state as ChannelState)));
+const poolChannelTravel = travelling<ChannelState>("PoolChannel", import.meta.url, (state) => new PoolChannel(Channel.open(state)));
 
 export interface ResultHeader {
   slot: number;
