@@ -33,8 +33,8 @@ import { fileURLToPath } from "node:url";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { abortError, ProcessError, TimeoutError, WorkerLostError } from "./errors.ts";
-import { locateFunction, type FunctionRef } from "./functionRefs.ts";
-import { checkCount, checkFunction, type PoolOptions, type PoolStats } from "./pool/options.ts";
+import { type FunctionRef } from "./functionRefs.ts";
+import { checkCount, type PoolOptions, type PoolStats } from "./pool/options.ts";
 import type { PoolApi, PoolBackend } from "./pool/api.ts";
 import { PoolCalls, type Fn } from "./pool/calls.ts";
 import type { Job, Task } from "./pool/jobs.ts";
@@ -112,8 +112,6 @@ class RedisPool extends PoolCalls implements PoolApi {
   readonly #sub: Redis;
   readonly #queue: Queue;
   #state = State.Run;
-  readonly #functionRefs: FunctionRef[] = [];
-  readonly #functions = new Map<Fn, number>();
   #seq = 0;
   readonly #sent = new Map<string, Sent>();
   readonly #jobIds = new Map<Job, Set<string>>();
@@ -161,21 +159,15 @@ class RedisPool extends PoolCalls implements PoolApi {
     return this.#processes;
   }
 
-  protected functionId(fn: Fn): number {
-    checkFunction(fn, "func");
-    let id = this.#functions.get(fn);
-    if (id === undefined) {
-      const ref = locateFunction(fn, "function");
-      const path = ref.module.startsWith("file:") ? fileURLToPath(ref.module) : ref.module;
-      const module = relative(this.#settings.root, path);
-      if (module.startsWith("..") || isAbsolute(module)) {
-        throw new TypeError(`function ${fn.name}() is in ${path}, outside the project root ${this.#settings.root}: workers find modules relative to their --root; pass redis({ root })`);
-      }
-      this.#functionRefs.push({ ...ref, module: module.split(sep).join("/") });
-      id = this.#functionRefs.length;
-      this.#functions.set(fn, id);
+  /** Workers find a function by its module's path relative to the project root. */
+  protected override locate(fn: Fn): FunctionRef {
+    const ref = super.locate(fn);
+    const path = ref.module.startsWith("file:") ? fileURLToPath(ref.module) : ref.module;
+    const module = relative(this.#settings.root, path);
+    if (module.startsWith("..") || isAbsolute(module)) {
+      throw new TypeError(`function ${fn.name}() is in ${path}, outside the project root ${this.#settings.root}: workers find modules relative to their --root; pass redis({ root })`);
     }
-    return id;
+    return { ...ref, module: module.split(sep).join("/") };
   }
 
   protected checkRunning(): void {
@@ -196,7 +188,7 @@ class RedisPool extends PoolCalls implements PoolApi {
     if (this.#state === State.Terminate) return;
     const batch: { name: string; data: TaskData; opts: { jobId: string; removeOnComplete: true; removeOnFail: false } }[] = [];
     for (let task = job.take(); task; task = job.take()) {
-      const ref = this.#functionRefs[task.fnId - 1]!;
+      const ref = this.functionRef(task.fnId);
       let payload: string;
       try {
         payload = Buffer.from(task.payload instanceof Uint8Array ? task.payload : dumps(task.payload, { root: "items" }).data).toString("base64");
@@ -348,7 +340,7 @@ class RedisPool extends PoolCalls implements PoolApi {
   }
 
   #resend(task: Task, retriesLeft: number): void {
-    const ref = this.#functionRefs[task.fnId - 1]!;
+    const ref = this.functionRef(task.fnId);
     const payload = Buffer.from(task.payload instanceof Uint8Array ? task.payload : dumps(task.payload).data).toString("base64");
     const jobId = this.#track(task, retriesLeft);
     const data: TaskData = { pool: this.#id, module: ref.module, name: ref.name, kind: task.kind, timeout: task.job.timeout, guarded: task.job.guarded, payload };

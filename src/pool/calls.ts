@@ -3,17 +3,20 @@
  * imap family with their argument checks, Python's chunksize rule, and the
  * Jobs they make (pool/jobs.ts). An engine says whether it takes calls, how
  * a function is named for its workers, and where a job goes; the calls
- * behave alike whether tasks run on this machine or through Redis.
+ * behave alike whether tasks run on this machine or through Redis. Each
+ * function is located once per pool and named by a number in task messages.
  *
  * Talks to: pool/jobs.ts, pool/options.ts, pool/protocol.ts (an apply's
  * arguments); pool/engine.ts and redis.ts extend it.
  */
+import { locateFunction, type FunctionRef } from "../functionRefs.ts";
 import { handled } from "../waiting.ts";
 import { ApplyJob, IMapJob, MapJob, type Job, type PoolCore } from "./jobs.ts";
 import { applyPayload, TaskKind } from "./protocol.ts";
 import { MapResult, settle, type AsyncResult, type IMapIterator } from "./results.ts";
 import {
   checkCount,
+  checkFunction,
   checkIterable,
   checkTaskOptions,
   defaultChunksize,
@@ -36,10 +39,33 @@ export abstract class PoolCalls implements PoolCore {
   protected abstract get workerCount(): number;
   /** Throws when the pool takes no more calls. */
   protected abstract checkRunning(): void;
-  /** The number the engine's task messages name `fn` by. */
-  protected abstract functionId(fn: Fn): number;
   /** Hand a new job to the engine (unless it has nothing left to run). */
   protected abstract submit(job: Job): void;
+
+  readonly #functions = new Map<Fn, number>();
+  readonly #functionRefs: FunctionRef[] = [];
+
+  /** Where the engine's workers find `fn`. */
+  protected locate(fn: Fn): FunctionRef {
+    return locateFunction(fn, "function");
+  }
+
+  /** The function that task messages name by `fnId`. */
+  protected functionRef(fnId: number): FunctionRef {
+    return this.#functionRefs[fnId - 1]!;
+  }
+
+  /** The number task messages name `fn` by: each function is located once per pool. */
+  #functionId(fn: Fn): number {
+    checkFunction(fn, "func");
+    let id = this.#functions.get(fn);
+    if (id === undefined) {
+      this.#functionRefs.push(this.locate(fn));
+      id = this.#functionRefs.length;
+      this.#functions.set(fn, id);
+    }
+    return id;
+  }
 
   /** Run fn(...args) in a worker and wait for its value (Python's apply). */
   apply<A extends unknown[], R>(fn: (...args: A) => R, args?: A, options: ApplyOptions = {}): Promise<Awaited<R>> {
@@ -58,7 +84,7 @@ export abstract class PoolCalls implements PoolCore {
     if (!Array.isArray(callArgs)) throw new TypeError("args must be an array");
     const { kwargs } = options;
     if (kwargs !== undefined && (kwargs === null || typeof kwargs !== "object")) throw new TypeError("kwargs must be an object");
-    const fnId = this.functionId(fn as Fn);
+    const fnId = this.#functionId(fn as Fn);
     const job = new ApplyJob<Awaited<R>>(this, fnId, applyPayload(callArgs, kwargs), options);
     this.submit(job);
     return job.result;
@@ -107,7 +133,7 @@ export abstract class PoolCalls implements PoolCore {
     const opts = (typeof options === "number" ? { chunksize: options } : (options ?? {})) as O;
     checkTaskOptions(opts);
     checkIterable(iterable);
-    const fnId = this.functionId(fn);
+    const fnId = this.#functionId(fn);
     if (opts.chunksize !== undefined) checkCount("chunksize", opts.chunksize, 1);
     return { opts, fnId };
   }

@@ -32,7 +32,7 @@
  */
 import { Channel } from "../channel.ts";
 import { abortError, ProcessError, TimeoutError, WorkerLostError } from "../errors.ts";
-import { locateFunction, type FunctionRef } from "../functionRefs.ts";
+import { locateFunction } from "../functionRefs.ts";
 import { boundProcess, cpuCount, signalName, type Process } from "../process.ts";
 import { checkMethod, getStartMethod } from "../startMethod.ts";
 import { dumps, SerializationError, type Message } from "../reduction.ts";
@@ -43,7 +43,7 @@ import { PoolChannel, ResultKind, TaskKind, readInitError, readOutcome, readResu
 import { Workers, type Slot } from "./workers.ts";
 import type { Job, Task } from "./jobs.ts";
 import type { PoolApi } from "./api.ts";
-import { PoolCalls, type Fn } from "./calls.ts";
+import { PoolCalls } from "./calls.ts";
 import { checkCount, checkFunction, type PoolOptions, type PoolStats } from "./options.ts";
 
 const enum State {
@@ -61,8 +61,6 @@ export class LocalPool extends PoolCalls implements PoolApi {
   #broken: { error: unknown } | undefined;
   readonly #scheduler: Scheduler;
   /** Functions by object, and their references by id (id - 1). */
-  readonly #functions = new Map<Fn, number>();
-  readonly #functionRefs: FunctionRef[] = [];
   #pumping = false;
   #pumpAbort: AbortController | undefined;
   #held = 0;
@@ -112,17 +110,6 @@ export class LocalPool extends PoolCalls implements PoolApi {
 
   protected get workerCount(): number {
     return this.#processes;
-  }
-
-  protected functionId(fn: Fn): number {
-    checkFunction(fn, "func");
-    let id = this.#functions.get(fn);
-    if (id === undefined) {
-      this.#functionRefs.push(locateFunction(fn, "function"));
-      id = this.#functionRefs.length;
-      this.#functions.set(fn, id);
-    }
-    return id;
   }
 
   protected checkRunning(): void {
@@ -207,7 +194,7 @@ export class LocalPool extends PoolCalls implements PoolApi {
   #taskMessage(slot: Slot, batch: Task[]): Message | undefined {
     try {
       // A timeout runs from the task's start, not from its wait in the channel or the loading of its module.
-      return taskMessage(slot.sent, batch, (fnId) => this.#functionRefs[fnId - 1]!, batch[0]!.job.timeout !== null);
+      return taskMessage(slot.sent, batch, (fnId) => this.functionRef(fnId), batch[0]!.job.timeout !== null);
     } catch (err) {
       if (err instanceof SerializationError) return undefined;
       throw err;
