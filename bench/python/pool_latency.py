@@ -12,21 +12,11 @@ is bench/node/pool_latency.mjs; metrics and methods are the same:
 A spawn child re-imports this file: its top level imports only what the children need."""
 import multiprocessing
 
+from pool import burn, square  # the same targets as the throughput workload
+
 N = 20_000
 # burn(BURN_N) ~ 200 ms on the bench machine (ten times bench/python/pool.py's 20 ms burn).
 BURN_N = 1_800_000
-
-
-def square(x):
-    return x * x
-
-
-def burn(n):
-    """A fixed amount of CPU work: n rounds of a linear congruential step, each depending on the last."""
-    x = 1
-    for _ in range(n):
-        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
-    return x
 
 
 if __name__ == "__main__":
