@@ -579,39 +579,57 @@ function isNumberArray(value: object): value is number[] {
   return true;
 }
 
-/** The value of a message that needs no module loaded; undefined for a dumped one. The payload becomes the value's memory. */
-function decodeCheap({ tag, payload }: Message): { value: unknown } | undefined {
+/** What decodeValueAt returns for a dumped message (it needs loads()). */
+export const DUMPED: unique symbol = Symbol("dumped");
+
+/**
+ * The value of a message in bytes[at, end) that needs no module loaded, or
+ * DUMPED. `owned`: the bytes are the message's own, and the value may keep
+ * them as its memory; else (a reader looking into a ring) what it keeps is
+ * copied. Allocates nothing but the value.
+ */
+export function decodeValueAt(tag: number, bytes: Uint8Array, at: number, end: number, owned: boolean): unknown {
   switch (tag) {
     case MessageTag.Number:
-      scratchBytes.set(payload);
-      return { value: scratchNumber[0] };
+      for (let i = 0; i < 8; i++) scratchBytes[i] = bytes[at + i]!;
+      return scratchNumber[0];
     case MessageTag.String:
-      return { value: fromUtf8.decode(payload) };
+      return fromUtf8.decode(bytes.subarray(at, end));
     case MessageTag.Bytes:
-      return { value: payload };
-    case MessageTag.Buffer:
-      return { value: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength) };
+      return owned && at === 0 && end === bytes.length ? bytes : bytes.slice(at, end);
+    case MessageTag.Buffer: {
+      const own = owned ? bytes : bytes.slice(at, end);
+      const offset = owned ? at : 0;
+      return Buffer.from(own.buffer, own.byteOffset + offset, end - at);
+    }
     case MessageTag.Undefined:
-      return { value: undefined };
+      return undefined;
     case MessageTag.Null:
-      return { value: null };
+      return null;
     case MessageTag.True:
-      return { value: true };
+      return true;
     case MessageTag.False:
-      return { value: false };
+      return false;
     case MessageTag.Numbers: {
-      const aligned = payload.byteOffset % 8 === 0 ? payload : payload.slice();
-      const numbers = new Float64Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 8);
+      const aligned = (bytes.byteOffset + at) % 8 === 0;
+      const source = aligned ? bytes : bytes.slice(at, end);
+      const numbers = new Float64Array(source.buffer, source.byteOffset + (aligned ? at : 0), (end - at) / 8);
       // Filled with a double first, the array keeps unboxed doubles: 3x faster than Array.from.
       const value = new Array<number>(numbers.length).fill(0.5);
       for (let i = 0; i < numbers.length; i++) value[i] = numbers[i]!;
-      return { value };
+      return value;
     }
     case MessageTag.Dumped:
-      return undefined;
+      return DUMPED;
     default:
       throw new SerializationError(`not a multiproc message (tag ${tag})`, "message");
   }
+}
+
+/** The value of a message that needs no module loaded; undefined for a dumped one. The payload becomes the value's memory. */
+function decodeCheap({ tag, payload }: Message): { value: unknown } | undefined {
+  const value = decodeValueAt(tag, payload, 0, payload.length, true);
+  return value === DUMPED ? undefined : { value };
 }
 
 /** Rebuild a message from encodeMessage, importing the modules it refers to first. */

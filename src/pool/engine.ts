@@ -30,7 +30,7 @@
  * pool/workers.ts, pool/protocol.ts (the wire format), pool/results.ts (what
  * calls return), pool/options.ts; pool.ts (the public Pool) makes it.
  */
-import { Channel } from "../channel.ts";
+import { Channel, type Visit } from "../channel.ts";
 import { abortError, ProcessError, TimeoutError, WorkerLostError } from "../errors.ts";
 import { locateFunction } from "../functionRefs.ts";
 import { boundProcess, cpuCount, signalName, type Process } from "../process.ts";
@@ -39,12 +39,15 @@ import { dumps, SerializationError, type Message } from "../reduction.ts";
 import { runAsync } from "../synchronize.ts";
 import { handled } from "../waiting.ts";
 import { Scheduler } from "./scheduler.ts";
-import { PoolChannel, ResultKind, TaskKind, readInitError, readOutcome, readResult, readTasks, resultMessage, taskMessage, type ResultHeader } from "./protocol.ts";
+import { PoolChannel, ResultKind, TaskKind, readInitError, readOutcome, readResult, readResultAt, readTasks, resultHeader, resultMessage, taskMessage, type Outcome, type ResultHeader } from "./protocol.ts";
 import { Workers, type Slot } from "./workers.ts";
 import type { Job, Task } from "./jobs.ts";
 import type { PoolApi } from "./api.ts";
 import { PoolCalls } from "./calls.ts";
 import { checkCount, checkFunction, type PoolOptions, type PoolStats } from "./options.ts";
+
+/** Results taken from the channel per taking of its lock. */
+const DRAIN_BATCH = 256;
 
 const enum State {
   Run,
@@ -185,7 +188,6 @@ export class LocalPool extends PoolCalls implements PoolApi {
       task.ordinal = slot.sent++;
       slot.assigned++;
       slot.held.push(task);
-      task.job.running.add(task);
       this.#held++;
     }
     slot.tasks.tryWrite(message, false);
@@ -239,30 +241,52 @@ export class LocalPool extends PoolCalls implements PoolApi {
     const channel = this.#results;
     try {
       for (;;) {
-        let message: Message | undefined = channel.tryRead();
-        if (!message) {
+        if (!(await this.#drainResults())) {
           if (!this.#busy()) return;
           this.#pumpAbort ??= new AbortController();
+          let message: Message;
           try {
-            message = await runAsync(channel.readSteps(Infinity, false, false), this.#pumpAbort.signal);
+            message = (await runAsync(channel.readSteps(Infinity, false, false), this.#pumpAbort.signal))!;
           } catch (err) {
             if (!this.#pumpAbort?.signal.aborted) throw err;
             this.#pumpAbort = undefined;
             continue;
           }
-        }
-        // This message and all that came meanwhile, then send what fits, once.
-        do {
-          const decoding = this.#handle(readResult(message!));
+          const decoding = this.#handle(readResult(message));
           if (decoding) await decoding;
-          message = channel.tryRead();
-        } while (message);
+          // And all that came meanwhile.
+          await this.#drainResults();
+        }
+        // Then send what fits, once.
         this.#dispatch();
         this.#settleIdle();
       }
     } finally {
       this.#pumping = false;
     }
+  }
+
+  /** One header and one outcome, reused for every result read in place. */
+  readonly #scratchHeader = resultHeader();
+  readonly #scratchOutcome: Outcome = { ok: false, ms: 0, value: undefined };
+  /** A result being decoded: the ones after it wait. */
+  #decoding: Promise<void> | undefined;
+
+  readonly #visitResult: Visit = (_tag, bytes, at, length) => {
+    this.#decoding = this.#handle(readResultAt(bytes, at, length, this.#scratchHeader));
+    return this.#decoding === undefined;
+  };
+
+  /** Handle every result there now, in order, where it lies in the channel; whether there was any. */
+  async #drainResults(): Promise<boolean> {
+    let any = false;
+    while (this.#results.drain(DRAIN_BATCH, this.#visitResult) > 0) {
+      any = true;
+      const decoding = this.#decoding;
+      this.#decoding = undefined;
+      if (decoding) await decoding;
+    }
+    return any;
   }
 
   /** Stop waiting for results if nothing is outstanding (the loop re-checks and ends). */
@@ -301,11 +325,11 @@ export class LocalPool extends PoolCalls implements PoolApi {
   }
 
   #onResults(slot: Slot, header: ResultHeader): Promise<void> | undefined {
-    const { ok, ms, value } = readOutcome(header);
+    const { ok, ms, value } = readOutcome(header, this.#scratchOutcome);
     const task = slot.held[0];
     if (task) this.#scheduler.learn(task, ms);
     if (!(value instanceof Promise)) {
-      this.#settleNext(slot, ok, value.value);
+      this.#settleNext(slot, ok, value);
       return undefined;
     }
     // It cannot be rebuilt here (a class this process lacks...): that is the task's error.
@@ -327,7 +351,6 @@ export class LocalPool extends PoolCalls implements PoolApi {
   /** A task leaves its worker. */
   #release(task: Task): void {
     this.#held--;
-    task.job.running.delete(task);
     if (task.timer) clearTimeout(task.timer);
     task.timer = undefined;
   }
@@ -413,9 +436,13 @@ export class LocalPool extends PoolCalls implements PoolApi {
 
   abortJob(job: Job, error: unknown, killRunning: boolean): void {
     if (job.settled) return;
-    for (const task of job.running) {
-      task.done = true;
-      if (killRunning) this.#killHolder(task.worker, task);
+    // Aborts are rare: the workers' lists are searched rather than each job keeping its own, which every task would pay for.
+    for (const slot of this.#workers.slots) {
+      for (const task of slot.held) {
+        if (task.job !== job) continue;
+        task.done = true;
+        if (killRunning) this.#killHolder(slot, task);
+      }
     }
     job.cancel(error);
     this.#settleIdle();

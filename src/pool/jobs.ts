@@ -46,7 +46,6 @@ export interface PoolCore {
 /** One pool call: makes tasks, receives their outcomes. */
 export abstract class Job {
   settled = false;
-  readonly running = new Set<Task>();
   readonly guarded: boolean;
   readonly timeout: number | null;
   readonly retries: number;

@@ -26,10 +26,10 @@
  * Talks to: channel.ts, reduction.ts; pool/engine.ts and pool/worker.ts are
  * the two sides.
  */
-import { Channel, type ChannelState } from "../channel.ts";
+import { Channel, type ChannelState, type Outgoing } from "../channel.ts";
 import { MaybeEncodingError } from "../errors.ts";
 import type { FunctionRef } from "../functionRefs.ts";
-import { decodeMessageSync, dumps, encodeMessage, loads, loadsIfImported, MessageTag, reduce, travelling, type Message, type Reduction } from "../reduction.ts";
+import { decodeValueAt, DUMPED, dumps, encodeMessage, loads, loadsIfImported, MessageTag, reduce, travelling, type Message, type Reduction } from "../reduction.ts";
 
 /** What a task asks the worker to do with its function. */
 export const TaskKind = {
@@ -87,13 +87,16 @@ export class PoolChannel {
 
 const poolChannelTravel = travelling<ChannelState>("PoolChannel", import.meta.url, (state) => new PoolChannel(Channel.open(state)));
 
+/** A result message's header; its body is bytes[at + 16, end) (the message may lie in the channel's ring: read it at once). */
 export interface ResultHeader {
   slot: number;
   generation: number;
   kind: ResultKind;
   /** Depends on the kind (see ResultKind). */
   arg: number;
-  body: Uint8Array;
+  bytes: Uint8Array;
+  at: number;
+  end: number;
 }
 
 function readInt32(bytes: Uint8Array, at: number): number {
@@ -117,74 +120,140 @@ export function resultMessage(slot: number, generation: number, kind: ResultKind
   return { tag: TAG, payload };
 }
 
-export function readResult({ payload }: Message): ResultHeader {
-  return {
-    slot: readInt32(payload, 0),
-    generation: readInt32(payload, 4),
-    kind: readInt32(payload, 8) as ResultKind,
-    arg: readInt32(payload, 12),
-    body: payload.subarray(RESULT_HEADER),
-  };
+/** The header of the result message in bytes[at, at + length), written into `into` (a reader of many reuses one). */
+export function readResultAt(bytes: Uint8Array, at: number, length: number, into: ResultHeader): ResultHeader {
+  into.slot = readInt32(bytes, at);
+  into.generation = readInt32(bytes, at + 4);
+  into.kind = readInt32(bytes, at + 8) as ResultKind;
+  into.arg = readInt32(bytes, at + 12);
+  into.bytes = bytes;
+  into.at = at;
+  into.end = at + length;
+  return into;
 }
 
-const scratchMs = new Float64Array(1);
-const scratchMsBytes = new Uint8Array(scratchMs.buffer);
+/** A header to read into. */
+export function resultHeader(): ResultHeader {
+  return { slot: 0, generation: 0, kind: ResultKind.Ready, arg: 0, bytes: new Uint8Array(0), at: 0, end: 0 };
+}
+
+export function readResult({ payload }: Message): ResultHeader {
+  return readResultAt(payload, 0, payload.length, resultHeader());
+}
+
+function bodyOf(header: ResultHeader): Uint8Array {
+  return header.bytes.subarray(header.at + RESULT_HEADER, header.end);
+}
+
+const scratchFloat = new Float64Array(1);
+const scratchFloatBytes = new Uint8Array(scratchFloat.buffer);
 
 /**
- * A task's outcome as a Results message: how long it ran, whether it
- * succeeded, and its value or error encoded. A chunk's results of one item
- * travel without their array (`single`: a chunksize-1 map then skips
- * structured clone for numbers and strings). A value that cannot be
+ * A worker's task outcomes as Results messages, written in place in the
+ * result channel (one writer per worker, set to each outcome in turn: a
+ * number result allocates nothing). Each carries how long its task ran,
+ * whether it succeeded, and its value or error encoded. A chunk's results of
+ * one item travel without their array (`single`: a chunksize-1 map then
+ * skips structured clone for numbers and strings). A value that cannot be
  * serialized becomes the task's error (MaybeEncodingError), an error that
  * cannot, its name, message and stack: never a lost result.
  */
-export function outcomeMessage(slot: number, generation: number, ok: boolean, value: unknown, ms: number, chunk: boolean): Message {
-  const single = ok && chunk && (value as unknown[]).length === 1;
-  const sent = single ? (value as unknown[])[0] : value;
-  let encoded: Message;
-  try {
-    encoded = encodeMessage(sent, "result");
-  } catch (reason) {
-    encoded = encodeMessage(ok ? new MaybeEncodingError(reason, sent) : plainError(sent, reason));
-    ok = false;
+export class OutcomeWriter implements Outgoing {
+  readonly tag = TAG;
+  length = 0;
+  #arg = 0;
+  #ms = 0;
+  /** The value when it is a number (written as a float64), else null and the value's encoding is in #encoded. */
+  #number: number | null = null;
+  #encoded: Uint8Array = new Uint8Array(0);
+
+  constructor(
+    readonly slot: number,
+    readonly generation: number,
+  ) {}
+
+  /** Be the message of this outcome (`chunk`: value is a chunk's array of results). */
+  set(ok: boolean, value: unknown, ms: number, chunk: boolean): this {
+    const single = ok && chunk && (value as unknown[]).length === 1;
+    const sent = single ? (value as unknown[])[0] : value;
+    let tag: number = MessageTag.Number;
+    if (typeof sent === "number") {
+      this.#number = sent;
+    } else {
+      let encoded: Message;
+      try {
+        encoded = encodeMessage(sent, "result");
+      } catch (reason) {
+        encoded = encodeMessage(ok ? new MaybeEncodingError(reason, sent) : plainError(sent, reason));
+        ok = false;
+      }
+      this.#number = null;
+      this.#encoded = encoded.payload;
+      tag = encoded.tag;
+    }
+    this.#arg = (ok ? 1 : 0) | (single && ok ? 2 : 0) | (tag << 8);
+    this.#ms = ms;
+    this.length = RESULT_HEADER + 8 + (this.#number === null ? this.#encoded.length : 8);
+    return this;
   }
-  const body = new Uint8Array(8 + encoded.payload.byteLength);
-  scratchMs[0] = ms;
-  body.set(scratchMsBytes, 0);
-  body.set(encoded.payload, 8);
-  return resultMessage(slot, generation, ResultKind.Results, (ok ? 1 : 0) | (single && ok ? 2 : 0) | (encoded.tag << 8), body);
+
+  fill(bytes: Uint8Array, at: number): void {
+    writeInt32(bytes, at, this.slot);
+    writeInt32(bytes, at + 4, this.generation);
+    writeInt32(bytes, at + 8, ResultKind.Results);
+    writeInt32(bytes, at + 12, this.#arg);
+    writeFloat64(bytes, at + RESULT_HEADER, this.#ms);
+    if (this.#number === null) bytes.set(this.#encoded, at + RESULT_HEADER + 8);
+    else writeFloat64(bytes, at + RESULT_HEADER + 8, this.#number);
+  }
+}
+
+function readFloat64(bytes: Uint8Array, at: number): number {
+  for (let i = 0; i < 8; i++) scratchFloatBytes[i] = bytes[at + i]!;
+  return scratchFloat[0]!;
+}
+
+function writeFloat64(bytes: Uint8Array, at: number, value: number): void {
+  scratchFloat[0] = value;
+  for (let i = 0; i < 8; i++) bytes[at + i] = scratchFloatBytes[i]!;
 }
 
 export interface Outcome {
   ok: boolean;
   ms: number;
-  /** The value (a chunk's: its array of results) at once, or a Promise when modules must be imported first. */
-  value: { value: unknown } | Promise<unknown>;
+  /** The value (a chunk's: its array of results), or a Promise when modules must be imported first (a promise never travels as a value). */
+  value: unknown;
 }
 
-/** A Results message read; `value` throws (or rejects) when it cannot be rebuilt here (a class this process lacks...). */
-export function readOutcome(header: ResultHeader): Outcome {
-  // Runs once per task of a chunksize-1 map: object spreads here cost the parent a third more CPU per map.
-  scratchMsBytes.set(header.body.subarray(0, 8));
-  const { arg } = header;
+/**
+ * A Results message read into `into` (the parent reads one per task of a
+ * chunksize-1 map: nothing is allocated here but the value); `value`
+ * throws, or is a Promise that rejects, when it cannot be rebuilt here (a
+ * class this process lacks...).
+ */
+export function readOutcome(header: ResultHeader, into: Outcome): Outcome {
+  const { arg, bytes } = header;
+  const at = header.at + RESULT_HEADER;
   const single = (arg & 2) === 2;
-  const ok = (arg & 1) === 1;
-  const ms = scratchMs[0]!;
+  into.ok = (arg & 1) === 1;
+  into.ms = readFloat64(bytes, at);
   const tag = arg >> 8;
-  const payload = header.body.subarray(8);
-  let value: unknown;
   try {
-    if (tag === MessageTag.Dumped) {
+    let value = decodeValueAt(tag, bytes, at + 8, header.end, false);
+    if (value === DUMPED) {
+      const payload = bytes.subarray(at + 8, header.end);
       const ready = loadsIfImported(payload);
-      if (!ready) return { ok, ms, value: loads(payload).then((rebuilt) => (single ? [rebuilt] : rebuilt)) };
+      if (!ready) {
+        into.value = loads(payload).then((rebuilt) => (single ? [rebuilt] : rebuilt));
+        return into;
+      }
       value = ready.value;
-    } else {
-      value = decodeMessageSync({ tag, payload });
     }
+    into.value = single ? [value] : value;
   } catch (error) {
-    return { ok, ms, value: Promise.reject(error) };
+    into.value = Promise.reject(error);
   }
-  return { ok, ms, value: { value: single ? [value] : value } };
+  return into;
 }
 
 /** An apply task's payload: its arguments, encoded once when the call is made (so that what cannot travel fails the call). */
@@ -199,7 +268,7 @@ export async function readApplyPayload(payload: Uint8Array): Promise<{ args: unk
 
 /** The error of an InitFailed message (what the initializer threw). */
 export function readInitError(header: ResultHeader): Promise<unknown> {
-  return loads(header.body);
+  return loads(bodyOf(header));
 }
 
 /** An error as an InitFailed body. */

@@ -144,8 +144,15 @@ export class Scheduler {
     // A worker past half its window waits to be refilled in one message, rather than one task at a time.
     const refill = workers.map((worker, i) => worker.open && !worker.exclusive && (held[i] === 0 || held[i]! * 2 <= this.#window(worker.held[0])));
     const exclusive = workers.map((worker) => worker.exclusive);
+    // Tasks come in runs of one function and size: their batch is worked out once per run.
+    let runFn = -1;
+    let runSize = -1;
+    let batch = 1;
     for (let task = this.peek(); task; task = this.peek()) {
-      const at = this.#pick(workers, held, refill, exclusive, task);
+      if (task.fnId !== runFn || task.size !== runSize) {
+        [runFn, runSize, batch] = [task.fnId, task.size, this.#batch(task)];
+      }
+      const at = this.#pick(workers, held, refill, exclusive, task, Math.max(2, batch));
       if (at === undefined) break;
       this.#takePeeked();
       held[at]!++;
@@ -154,7 +161,7 @@ export class Scheduler {
       if (task.job.guarded) {
         exclusive[at] = true;
         list.push([task]);
-      } else if (last && last.length < this.#batch(task) && !last[0]!.job.guarded) {
+      } else if (last && last.length < batch && !last[0]!.job.guarded) {
         last.push(task);
       } else {
         list.push([task]);
@@ -165,9 +172,8 @@ export class Scheduler {
     return out;
   }
 
-  /** The worker for `task`: open, with room in its window, holding the fewest; undefined when none may take it now. */
-  #pick(workers: readonly WorkerView[], held: number[], refill: boolean[], exclusive: boolean[], task: Task): number | undefined {
-    const window = this.#window(task);
+  /** The worker for `task`: open, with room in its `window`, holding the fewest; undefined when none may take it now. */
+  #pick(workers: readonly WorkerView[], held: number[], refill: boolean[], exclusive: boolean[], task: Task, window: number): number | undefined {
     let best: number | undefined;
     for (let i = 0; i < workers.length; i++) {
       const worker = workers[i]!;

@@ -20,7 +20,7 @@ import { registerTarget, loadFunction } from "../functionRefs.ts";
 import { runAsync } from "../synchronize.ts";
 import type { RawArray } from "../sharedctypes.ts";
 import { whileBootstrapping } from "../process.ts";
-import { PoolChannel, ResultKind, TaskKind, encodeError, outcomeMessage, readApplyPayload, readFunctions, readTaskSpecs, readTasks, resultMessage, type TaskBatch, type TaskSpec } from "./protocol.ts";
+import { PoolChannel, ResultKind, TaskKind, encodeError, OutcomeWriter, readApplyPayload, readFunctions, readTaskSpecs, readTasks, resultMessage, type TaskBatch, type TaskSpec } from "./protocol.ts";
 
 type Loaded = { fn: (...args: unknown[]) => unknown } | { error: unknown };
 
@@ -44,11 +44,13 @@ class Worker {
   readonly #setup: WorkerSetup;
   readonly #functions = new Map<number, Loaded>();
   readonly #startedWord: Int32Array;
+  readonly #outcome: OutcomeWriter;
   #completed = 0;
 
   constructor(setup: WorkerSetup) {
     this.#setup = setup;
     this.#startedWord = setup.started.view;
+    this.#outcome = new OutcomeWriter(setup.slot, setup.generation);
   }
 
   #send(kind: ResultKind, body?: Uint8Array, arg = 0): void {
@@ -157,7 +159,7 @@ class Worker {
   /** Send a task's outcome, and how long it ran (the parent sizes its batches by it). */
   #finish(ok: boolean, value: unknown, ms: number, chunk = false): void {
     this.#completed++;
-    this.#setup.results.channel.tryWrite(outcomeMessage(this.#setup.slot, this.#setup.generation, ok, value, ms, chunk), false);
+    this.#setup.results.channel.tryWrite(this.#outcome.set(ok, value, ms, chunk), false);
   }
 }
 

@@ -13,6 +13,7 @@ import { HANDLES_PLEASE, PAYLOAD_FD, type HandleMessage } from "./spawnChild.ts"
 import type { Handle } from "../reduction.ts";
 import type { Socket } from "node:net";
 import { builtin } from "../runtime.ts";
+import { preloadLibrary } from "./standby.ts";
 
 const { closeSync, fstatSync, readSync } = builtin("node:fs");
 const { constants } = builtin("node:os");
@@ -35,6 +36,9 @@ const spare = fstatSync(PAYLOAD_FD, { bigint: true }).isFIFO();
 if (spare) diesWithParent();
 let payload: Buffer;
 if (spare) {
+  // While nobody waits for it, a spare loads what its payload will need (a pool worker's modules, the
+  // classes that travel): for a child started from it, that is time off the start.
+  await preloadLibrary();
   payload = readPipe(PAYLOAD_FD);
   // The parent closed the pipe without a payload: it discarded this spare.
   if (payload.length === 0) process.exit(0);

@@ -44,6 +44,15 @@ function slotOf(method: StartMethod): Slot {
   return slot;
 }
 
+/**
+ * What a spare does while it waits: load the whole library, as a pool
+ * worker or a target receiving a Queue will. A failure here is left for the
+ * child's own import to report.
+ */
+export function preloadLibrary(): Promise<unknown> {
+  return import("../index.ts").catch(() => undefined);
+}
+
 export function standbyEnabled(): boolean {
   return process.env.MULTIPROC_STANDBY !== "0";
 }

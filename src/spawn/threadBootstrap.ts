@@ -4,6 +4,7 @@
  */
 import { builtin } from "../runtime.ts";
 import { runChild, type ChildHeader } from "./child.ts";
+import { preloadLibrary } from "./standby.ts";
 
 const { parentPort, threadId, workerData } = builtin("node:worker_threads");
 
@@ -13,5 +14,6 @@ const start = workerData as Payload | { standby: true };
 if ("header" in start) {
   void runChild(start.header, start.body, [], threadId);
 } else {
-  parentPort!.once("message", (payload: Payload) => void runChild(payload.header, payload.body, [], threadId));
+  const preloaded = preloadLibrary();
+  parentPort!.once("message", (payload: Payload) => void preloaded.then(() => runChild(payload.header, payload.body, [], threadId)));
 }

@@ -1,0 +1,108 @@
+/*
+ * The channel's in-place paths (the pool's result loop uses them): records
+ * written by fill() straight into the ring and read by drain() where they
+ * lie, including records that wrap around the ring's end, mixed with the
+ * copying tryWrite/tryRead, and across processes.
+ */
+import { test, describe } from "node:test";
+import assert from "node:assert/strict";
+import { Channel } from "../src/channel.ts";
+import { PoolChannel } from "../src/pool/protocol.ts";
+import { getContext, type StartMethod } from "../src/index.ts";
+import { checkRecord, patternMessage, patternRecord, recordLength } from "./fixtures/channelRecords.ts";
+import * as targets from "./fixtures/channelTargets.ts";
+
+/** Hang guard, never a timing assertion. */
+const HANG_MS = 120_000;
+
+/** Drain everything there now, checking each record against the next expected number. */
+function drainChecked(channel: Channel, next: number, max = Infinity): number {
+  let at = next;
+  for (;;) {
+    const seen = channel.drain(max, (tag, bytes, offset, length) => {
+      checkRecord(at++, tag, bytes, offset, length);
+      return true;
+    });
+    if (seen === 0 || max !== Infinity) return at;
+  }
+}
+
+describe("channel: records written and read in place", () => {
+  test("in-place writes and in-place reads keep order and bytes, across many wraps of the ring", () => {
+    const channel = Channel.create(0);
+    let written = 0;
+    let read = 0;
+    // Keep ~20 records (up to 60 KB) in a 64 KiB ring, so that the tail and head wrap around its end again and again.
+    for (let round = 0; round < 400; round++) {
+      for (let i = 0; i < 10; i++) assert.ok(channel.tryWrite(patternRecord(written++), false));
+      read = drainChecked(channel, read, 10);
+    }
+    read = drainChecked(channel, read);
+    assert.equal(read, written);
+    assert.equal(channel.drain(10, () => true), 0, "nothing left");
+  });
+
+  test("drain stops after a record its visitor declines, and the next drain starts at the one after it", () => {
+    const channel = Channel.create(0);
+    for (let i = 0; i < 5; i++) channel.tryWrite(patternRecord(i), false);
+    const seen: number[] = [];
+    const first = channel.drain(100, (tag, bytes, at, length) => {
+      checkRecord(seen.length, tag, bytes, at, length);
+      seen.push(seen.length);
+      return seen.length < 2;
+    });
+    assert.equal(first, 2);
+    assert.equal(drainChecked(channel, 2), 5);
+  });
+
+  test("in-place and copying writes and reads mix in one order", () => {
+    const channel = Channel.create(0);
+    let written = 0;
+    let read = 0;
+    for (let round = 0; round < 300; round++) {
+      for (let i = 0; i < 8; i++) {
+        const n = written++;
+        channel.tryWrite(n % 2 === 0 ? patternRecord(n) : patternMessage(n), false);
+      }
+      for (let i = 0; i < 4; i++) {
+        const message = channel.tryRead();
+        assert.ok(message);
+        checkRecord(read++, message.tag, message.payload, 0, message.payload.length);
+      }
+      read = drainChecked(channel, read, 4);
+    }
+    read = drainChecked(channel, read);
+    assert.equal(read, written);
+  });
+
+  test("bytes a visitor copies stay as they were after the ring is written over", () => {
+    const channel = Channel.create(0);
+    const copies: Uint8Array[] = [];
+    for (let round = 0; round < 200; round++) {
+      channel.tryWrite(patternRecord(round), false);
+      channel.drain(1, (_tag, bytes, at, length) => {
+        copies.push(bytes.slice(at, at + length));
+        return true;
+      });
+    }
+    copies.forEach((copy, i) => checkRecord(i, i % 200, copy, 0, copy.length));
+    assert.equal(copies[7]!.length, recordLength(7));
+  });
+
+  for (const method of ["spawn", "thread"] as StartMethod[]) {
+    test(`records a ${method} child writes in place arrive whole and in order`, { timeout: HANG_MS }, async () => {
+      const channel = Channel.create(0);
+      const count = 3000;
+      const child = new (getContext(method).Process)({ target: targets.writeRecords, args: [new PoolChannel(channel), count] });
+      child.start();
+      let read = 0;
+      while (read < count) {
+        read = drainChecked(channel, read);
+        if (read < count) await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      await child.join();
+      assert.equal(child.exitCode, 0);
+      assert.equal(read, count);
+    });
+  }
+});
