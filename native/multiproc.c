@@ -342,19 +342,23 @@ static mp_waiter_t *waiter_of(napi_env env) {
   return w;
 }
 
-/* waitAsync(id, byteOffset, expected, timeoutMs, callback): a request id; callback(result) runs later. */
+/*
+ * waitAsync(id, byteOffset, expected, timeoutMs, callback, settleOffset): a request id; callback(result) runs
+ * later. settleOffset >= 0: the byte offset of a word decremented when the wait ends (see mp_waiter_add).
+ */
 static napi_value wait_async(napi_env env, napi_callback_info info) {
   INT_ARG(id, 0);
   INT_ARG(offset, 1);
   INT_ARG(expected, 2);
   DOUBLE_ARG(timeout, 3);
-  size_t argc = 5;
-  napi_value argv[5];
+  INT_ARG(settle_offset, 5);
+  size_t argc = 6;
+  napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   mp_waiter_t *w = waiter_of(env);
   if (!w) return make_int(env, -ENOMEM);
   uint32_t request = 0;
-  int r = mp_waiter_add(env, w, id, (size_t)offset, (uint32_t)expected, timeout, argv[4], &request);
+  int r = mp_waiter_add(env, w, id, (size_t)offset, (uint32_t)expected, timeout, (long)settle_offset, argv[4], &request);
   return make_int(env, r < 0 ? r : (int32_t)request);
 }
 

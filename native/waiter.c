@@ -39,6 +39,8 @@ typedef struct pending {
   uint32_t request;
   int segment;
   uint32_t *addr;
+  /* Decremented once when the wait ends, however it ends (NULL: none); see mp_waiter_add. */
+  uint32_t *settle;
   uint32_t expected;
   struct timespec deadline; /* tv_sec < 0: none */
   int result;               /* -1 while pending */
@@ -69,10 +71,15 @@ static void poke(mp_waiter_t *w) {
   syscall(SYS_futex, &w->control, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+static void settle(pending_t *p) {
+  if (p->settle) __atomic_sub_fetch(p->settle, 1, __ATOMIC_SEQ_CST);
+}
+
 /* Move a finished wait to the done list; the caller holds the lock. */
 static void finish(mp_waiter_t *w, pending_t **link, int result) {
   pending_t *p = *link;
   *link = p->next;
+  settle(p);
   p->result = result;
   p->next = w->done;
   w->done = p;
@@ -172,11 +179,12 @@ mp_waiter_t *mp_waiter_create(napi_env env) {
   return w;
 }
 
-int mp_waiter_add(napi_env env, mp_waiter_t *w, int segment, size_t offset, uint32_t expected, double timeout_ms, napi_value callback, uint32_t *request) {
+int mp_waiter_add(napi_env env, mp_waiter_t *w, int segment, size_t offset, uint32_t expected, double timeout_ms, long settle_offset, napi_value callback, uint32_t *request) {
   int fd;
   size_t size;
   uint8_t *base;
   if (mp_segment_info(segment, &fd, &size, &base) != 0 || offset % 4 != 0 || offset + 4 > size) return -EINVAL;
+  if (settle_offset >= 0 && (settle_offset % 4 != 0 || (size_t)settle_offset + 4 > size)) return -EINVAL;
   if (!w->started) {
     if (pthread_create(&w->thread, NULL, run, w) != 0) return -EAGAIN;
     w->started = 1;
@@ -186,6 +194,7 @@ int mp_waiter_add(napi_env env, mp_waiter_t *w, int segment, size_t offset, uint
   mp_segment_retain(segment);
   p->segment = segment;
   p->addr = (uint32_t *)(base + offset);
+  p->settle = settle_offset >= 0 ? (uint32_t *)(base + settle_offset) : NULL;
   p->expected = expected;
   p->result = -1;
   p->deadline.tv_sec = -1;
@@ -219,6 +228,7 @@ int mp_waiter_cancel(napi_env env, mp_waiter_t *w, uint32_t request) {
   }
   pthread_mutex_unlock(&w->lock);
   if (!found) return 0;
+  settle(found);
   napi_delete_reference(env, found->callback);
   mp_segment_release(found->segment);
   free(found);

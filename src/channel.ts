@@ -553,12 +553,9 @@ export class Channel {
       if (this.#putAndRelease(message, true)) return true;
       const left = remaining(deadline);
       if (left === 0) return false;
+      // The wait takes this writer off the count as it ends (see Segment.waitAsync).
       Atomics.add(this.#words, WRITERS_WAITING, 1);
-      try {
-        yield { segment: this.#header, index: GET_SEQ, expected: seq, timeout: left < 0 ? PROBE : Math.min(left, PROBE) };
-      } finally {
-        Atomics.sub(this.#words, WRITERS_WAITING, 1);
-      }
+      yield { segment: this.#header, index: GET_SEQ, expected: seq, timeout: left < 0 ? PROBE : Math.min(left, PROBE), settles: WRITERS_WAITING };
     }
   }
 
@@ -666,14 +663,14 @@ export class Channel {
       }
       if (left === 0) return undefined;
       if (this.#spin(seq, Math.min(left < 0 ? Infinity : left, blocking ? SPIN_MS.blocking : SPIN_MS.async))) continue;
+      // The wait itself takes this reader off the count as it ends (see Segment.waitAsync).
       Atomics.add(this.#words, READERS_WAITING, 1);
       let woken = false;
       try {
-        const result = yield { segment: this.#header, index: PUT_SEQ, expected: seq, timeout: left < 0 ? PROBE : Math.min(left, PROBE) };
+        const result = yield { segment: this.#header, index: PUT_SEQ, expected: seq, timeout: left < 0 ? PROBE : Math.min(left, PROBE), settles: READERS_WAITING };
         woken = true;
         probe = result === TIMED_OUT;
       } finally {
-        Atomics.sub(this.#words, READERS_WAITING, 1);
         // Leaving without a message (an abort) may swallow a wake meant for a message: pass it on.
         if (!woken && this.#available()) this.#wakeReaders();
       }

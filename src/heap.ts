@@ -13,6 +13,7 @@
  * Talks to: native.ts (mapping, futex); synchronize.ts and sharedctypes.ts
  * build on Block.
  */
+import { abortError } from "./errors.ts";
 import { native } from "./native.ts";
 import { abandon, reduce, travelling, type Reduction } from "./reduction.ts";
 import { shared } from "./runtime.ts";
@@ -184,32 +185,59 @@ export class Segment {
     check(native().segmentDiscard(this.id, offset, length), "freeing shared pages", 0);
   }
 
-  /** Block while the word at `index` (an Int32 index) equals `expected`; see native.futexWait. */
-  wait(index: number, expected: number, timeoutMs: number): number {
-    return native().futexWait(this.id, index * 4, expected, timeoutMs);
+  /**
+   * Block while the word at `index` (an Int32 index) equals `expected`; see
+   * native.futexWait. `settles`: the index of a count of sleepers this wait
+   * is counted in, decremented once it ends (see waitAsync).
+   */
+  wait(index: number, expected: number, timeoutMs: number, settles = -1): number {
+    const result = native().futexWait(this.id, index * 4, expected, timeoutMs);
+    this.#settle(settles);
+    return result;
   }
 
   wake(index: number, count: number): number {
     return native().futexWake(this.id, index * 4, count);
   }
 
-  /** The same wait, asynchronously; resolves with the result, or rejects with the signal's reason. */
-  waitAsync(index: number, expected: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {
-    if (signal?.aborted) return Promise.reject(signal.reason ?? new DOMException("This operation was aborted", "AbortError"));
+  /**
+   * The same wait, asynchronously; resolves with the result, or rejects with
+   * the signal's reason. `settles` is decremented by the waiter thread the
+   * moment the wait ends, not when this promise's callbacks get to run: a
+   * waker that reads the count then knows the sleeper is awake, and does not
+   * wake it again for every message it writes meanwhile.
+   */
+  waitAsync(index: number, expected: number, timeoutMs: number, signal?: AbortSignal, settles = -1): Promise<number> {
+    if (signal?.aborted) {
+      this.#settle(settles);
+      return Promise.reject(abortError(signal));
+    }
     return new Promise((resolve, reject) => {
       const onAbort = () => {
-        if (native().cancelWait(request)) reject(signal!.reason ?? new DOMException("This operation was aborted", "AbortError"));
+        if (native().cancelWait(request)) reject(abortError(signal!));
       };
-      const request = native().waitAsync(this.id, index * 4, expected, timeoutMs, (result) => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve(result);
-      });
+      const request = native().waitAsync(
+        this.id,
+        index * 4,
+        expected,
+        timeoutMs,
+        (result) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(result);
+        },
+        settles < 0 ? -1 : settles * 4,
+      );
       if (request < 0) {
+        this.#settle(settles);
         reject(new Error(`waiting on a shared word failed (errno ${-request})`));
         return;
       }
       signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+
+  #settle(settles: number): void {
+    if (settles >= 0) Atomics.sub(this.int32, settles, 1);
   }
 }
 

@@ -60,8 +60,11 @@ export interface NativeAddon {
   futexWake(id: number, offset: number, count: number): number;
   /** The calling thread's OS thread id (unique across processes). */
   threadId(): number;
-  /** The same wait without blocking: `done(result)` runs later on this thread. Returns a request id, or -errno. */
-  waitAsync(id: number, offset: number, expected: number, timeoutMs: number, done: (result: number) => void): number;
+  /**
+   * The same wait without blocking: `done(result)` runs later on this thread. Returns a request id, or -errno.
+   * `settleOffset` >= 0: a word the waiter thread decrements as soon as the wait ends (or is cancelled).
+   */
+  waitAsync(id: number, offset: number, expected: number, timeoutMs: number, done: (result: number) => void, settleOffset: number): number;
   /** True if the wait was still pending; its callback will then never run. */
   cancelWait(request: number): boolean;
   /**

@@ -241,9 +241,25 @@ function refused(value: object): string | undefined {
 }
 
 /** Numbers, strings, booleans, undefined, null and bigints travel as they are: a large array of them is checked without a path per element. */
-function needsScan(value: unknown): boolean {
+function mayNeedScan(value: unknown): boolean {
   const type = typeof value;
   return type === "object" ? value !== null : type === "function" || type === "symbol";
+}
+
+/** Longest array of primitives needsScan() passes over without scanning it. */
+const SHORT_ARRAY = 64;
+
+/**
+ * Whether the encoder must look into `value`. Not for primitives, nor for a
+ * short plain array of them (a map's chunk: scanning thousands of them,
+ * each with its path built for error messages, was most of what encoding a
+ * pool's batch of tasks cost).
+ */
+function needsScan(value: unknown): boolean {
+  if (!mayNeedScan(value)) return false;
+  if (!Array.isArray(value) || value.length > SHORT_ARRAY || Object.getPrototypeOf(value) !== Array.prototype) return true;
+  for (let i = 0; i < value.length; i++) if (mayNeedScan(value[i])) return true;
+  return false;
 }
 
 function childPath(parent: string, key: string | number): string {

@@ -16,7 +16,7 @@
 import { native, TIMED_OUT } from "./native.ts";
 import { allocate, Block, type Segment } from "./heap.ts";
 import { reduce, travelling, type Reduction } from "./reduction.ts";
-import { BrokenBarrierError, OwnerDiedError, TimeoutError, abortError, checkBoolean } from "./errors.ts";
+import { BrokenBarrierError, OwnerDiedError, TimeoutError, checkBoolean } from "./errors.ts";
 import { parseWait, type ParsedWait, type Wait } from "./waiting.ts";
 import { shared } from "./runtime.ts";
 import { startTimeOf } from "./procfs.ts";
@@ -59,14 +59,23 @@ export function remaining(deadline: number): number {
  * runAsync without blocking the event loop (an abort is thrown into the
  * generator, whose finally blocks then put things back).
  */
-export type Pause = { segment: Segment; index: number; expected: number; timeout: number } | { lock: { acquire(): Promise<boolean>; acquireSync(): boolean } };
+export type Pause =
+  | {
+      segment: Segment;
+      index: number;
+      expected: number;
+      timeout: number;
+      /** A count of sleepers the waiting side added itself to: decremented as soon as the wait ends (Segment.waitAsync). */
+      settles?: number;
+    }
+  | { lock: { acquire(): Promise<boolean>; acquireSync(): boolean } };
 export type Steps<T> = Generator<Pause, T, unknown>;
 
 export function runSync<T>(steps: Steps<T>): T {
   let next = steps.next();
   while (!next.done) {
     const pause = next.value;
-    next = steps.next("lock" in pause ? pause.lock.acquireSync() : pause.segment.wait(pause.index, pause.expected, pause.timeout));
+    next = steps.next("lock" in pause ? pause.lock.acquireSync() : pause.segment.wait(pause.index, pause.expected, pause.timeout, pause.settles));
   }
   return next.value;
 }
@@ -77,8 +86,7 @@ export async function runAsync<T>(steps: Steps<T>, signal?: AbortSignal): Promis
     const pause = next.value;
     let result: unknown;
     try {
-      if (signal?.aborted && !("lock" in pause)) throw abortError(signal);
-      result = await ("lock" in pause ? pause.lock.acquire() : pause.segment.waitAsync(pause.index, pause.expected, pause.timeout, signal));
+      result = await ("lock" in pause ? pause.lock.acquire() : pause.segment.waitAsync(pause.index, pause.expected, pause.timeout, signal, pause.settles));
     } catch (err) {
       next = steps.throw(err);
       continue;

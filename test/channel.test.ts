@@ -7,6 +7,8 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { Channel } from "../src/channel.ts";
+import { Segment } from "../src/heap.ts";
+import { TIMED_OUT } from "../src/native.ts";
 import { PoolChannel } from "../src/pool/protocol.ts";
 import { getContext, type StartMethod } from "../src/index.ts";
 import { checkRecord, patternMessage, patternRecord, recordLength } from "./fixtures/channelRecords.ts";
@@ -105,4 +107,58 @@ describe("channel: records written and read in place", () => {
       assert.equal(read, count);
     });
   }
+});
+
+describe("segment waits take themselves off a count of sleepers as they end", () => {
+  const WORD = 0;
+  const COUNT = 1;
+
+  /** Spin (blocking this thread, so no callback can run) until `count` reads 0; false after a hang guard. */
+  function spinUntilZero(words: Int32Array): boolean {
+    const until = performance.now() + 10_000;
+    while (performance.now() < until) if (Atomics.load(words, COUNT) === 0) return true;
+    return false;
+  }
+
+  test("woken: the waiter thread settles the count before the wait's callback runs on this thread", async () => {
+    const segment = Segment.create(64);
+    const words = segment.int32;
+    Atomics.add(words, COUNT, 1);
+    let called = false;
+    const waiting = segment.waitAsync(WORD, 0, 60_000, undefined, COUNT).then((result) => {
+      called = true;
+      return result;
+    });
+    // Let the waiter thread go to sleep on the word (a change before it sleeps settles too, as "changed").
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    Atomics.store(words, WORD, 1);
+    segment.wake(WORD, 1);
+    assert.ok(spinUntilZero(words), "the count went back to 0 while this thread was busy");
+    assert.equal(called, false, "before the callback ran");
+    assert.ok([0, 2].includes(await waiting), "woken, or saw the change");
+    assert.equal(Atomics.load(words, COUNT), 0, "settled once");
+  });
+
+  test("timed out, aborted while waiting, aborted before, and blocking: each settles once", async () => {
+    const segment = Segment.create(64);
+    const words = segment.int32;
+    Atomics.add(words, COUNT, 1);
+    assert.equal(await segment.waitAsync(WORD, 0, 10, undefined, COUNT), TIMED_OUT);
+    assert.equal(Atomics.load(words, COUNT), 0);
+
+    Atomics.add(words, COUNT, 1);
+    const controller = new AbortController();
+    const aborted = segment.waitAsync(WORD, 0, 60_000, controller.signal, COUNT);
+    controller.abort();
+    await assert.rejects(aborted);
+    assert.equal(Atomics.load(words, COUNT), 0);
+
+    Atomics.add(words, COUNT, 1);
+    await assert.rejects(segment.waitAsync(WORD, 0, 60_000, controller.signal, COUNT));
+    assert.equal(Atomics.load(words, COUNT), 0);
+
+    Atomics.add(words, COUNT, 1);
+    assert.equal(segment.wait(WORD, 0, 10, COUNT), TIMED_OUT);
+    assert.equal(Atomics.load(words, COUNT), 0);
+  });
 });
