@@ -24,7 +24,7 @@
 import type { Server, Socket } from "node:net";
 import { FunctionLookupError, importModule, isImported, loadFunctionSync, locateFunction, type FunctionRef } from "./functionRefs.ts";
 import { libraryErrors, SerializationError } from "./errors.ts";
-import { builtin, requireFromPackage, shared } from "./runtime.ts";
+import { builtin, libraryOwn, sameLibraryVersion, shared } from "./runtime.ts";
 
 export { SerializationError };
 
@@ -86,7 +86,7 @@ export function registerSerializable<C extends Constructor>(cls: C, name: string
   if (!name) throw new TypeError("registerSerializable(cls, name): an anonymous class needs an explicit name");
   const existing = registries.classes.get(name);
   if (existing && existing !== cls) {
-    if (!sameLibraryClass(existing, cls)) throw new TypeError(`registerSerializable: another class is already registered as "${name}"`);
+    if (!sameLibraryVersion(existing, cls)) throw new TypeError(`registerSerializable: another class is already registered as "${name}"`);
     // A second copy of this library (same version) met the first: its instances travel under the same name, and arrive as the first copy's.
     registries.keys.set(cls, name);
     return cls;
@@ -94,19 +94,6 @@ export function registerSerializable<C extends Constructor>(cls: C, name: string
   registries.classes.set(name, cls);
   registries.keys.set(cls, name);
   return cls;
-}
-
-/** On the library's own classes: the version of the copy that defined them, read only when two copies meet. */
-const libraryVersion = Symbol.for("multiproc.libraryVersion");
-
-type Marked = Constructor & { [libraryVersion]?: () => string };
-
-function ownVersion(): string {
-  return (requireFromPackage()("../package.json") as { version: string }).version;
-}
-
-function sameLibraryClass(a: Marked, b: Marked): boolean {
-  return Object.hasOwn(a, libraryVersion) && Object.hasOwn(b, libraryVersion) && a[libraryVersion]!() === b[libraryVersion]!();
 }
 
 /** Register how to re-open a library object of `type` from its reduced state. */
@@ -130,10 +117,7 @@ export function travelling<S>(type: string, module: string, rebuild: (state: S) 
   return Object.assign((state: S): Reduction => ({ type, module, state }), { type });
 }
 
-for (const errorClass of libraryErrors) {
-  Object.defineProperty(errorClass, libraryVersion, { value: ownVersion });
-  registerSerializable(errorClass);
-}
+for (const errorClass of libraryErrors) registerSerializable(libraryOwn(errorClass));
 
 const TAG = "\u0000multiproc";
 
