@@ -14,7 +14,7 @@
  *
  * Talks to: reduction.ts (functions inside values), process.ts (targets).
  */
-import { builtin, requireFromPackage, shared } from "./runtime.ts";
+import { builtin, requireFromPackage, sameLibraryVersion, shared } from "./runtime.ts";
 import { typeScriptReady } from "./spawn/typescript.ts";
 import { FunctionLookupError } from "./errors.ts";
 
@@ -69,7 +69,7 @@ export function registerTarget<F extends AnyFunction>(meta: ModuleHandle, fn: F)
   const module = moduleUrlOf(meta);
   const key = registryKey(module, fn.name);
   const existing = registry.byKey.get(key);
-  if (existing && existing !== fn) {
+  if (existing && existing !== fn && !sameLibraryVersion(existing, fn)) {
     throw new TypeError(`registerTarget: another function named "${fn.name}" is already registered for ${module}`);
   }
   registry.byKey.set(key, fn);

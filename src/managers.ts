@@ -30,7 +30,7 @@ import { Client, Listener, type Address, type BoundAddress } from "./listener.ts
 import { Pool, type PoolOptions } from "./pool.ts";
 import { Process, currentProcess, parentProcess } from "./process.ts";
 import { coresToSpare } from "./procfs.ts";
-import { builtin } from "./runtime.ts";
+import { builtin, libraryOwn } from "./runtime.ts";
 import type { ElementOf, Typecode } from "./sharedctypes.ts";
 import { handled, type Wait } from "./waiting.ts";
 import { MAX_MESSAGE_SIZE, Outcome, pack, unpack, type Reply, type Request, type TokenState } from "./managers/protocol.ts";
@@ -369,7 +369,7 @@ export async function runManagerServer(
   stop.abort();
 }
 
-registerTarget(import.meta, runManagerServer);
+registerTarget(import.meta, libraryOwn(runManagerServer));
 
 interface Entry {
   object: unknown;

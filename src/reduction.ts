@@ -24,7 +24,7 @@
 import type { Server, Socket } from "node:net";
 import { FunctionLookupError, importModule, isImported, loadFunctionSync, locateFunction, type FunctionRef } from "./functionRefs.ts";
 import { libraryErrors, SerializationError } from "./errors.ts";
-import { builtin, requireFromPackage, shared } from "./runtime.ts";
+import { builtin, isLibraryOwn, libraryOwn, sameLibraryVersion, shared } from "./runtime.ts";
 
 export { SerializationError };
 
@@ -68,12 +68,15 @@ interface Registries {
   classes: Map<string, Constructor>;
   keys: WeakMap<Constructor, string>;
   rebuilders: Map<string, Rebuilder>;
+  /** The modules that registered the library's travelling types here: a value naming them needs no import. */
+  travelModules: Set<string>;
 }
 
 const registries = shared<Registries>("reduction.registries", () => ({
   classes: new Map(),
   keys: new WeakMap(),
   rebuilders: new Map(),
+  travelModules: new Set(),
 }));
 
 /**
@@ -86,7 +89,7 @@ export function registerSerializable<C extends Constructor>(cls: C, name: string
   if (!name) throw new TypeError("registerSerializable(cls, name): an anonymous class needs an explicit name");
   const existing = registries.classes.get(name);
   if (existing && existing !== cls) {
-    if (!sameLibraryClass(existing, cls)) throw new TypeError(`registerSerializable: another class is already registered as "${name}"`);
+    if (!sameLibraryVersion(existing, cls)) throw new TypeError(`registerSerializable: another class is already registered as "${name}"`);
     // A second copy of this library (same version) met the first: its instances travel under the same name, and arrive as the first copy's.
     registries.keys.set(cls, name);
     return cls;
@@ -94,19 +97,6 @@ export function registerSerializable<C extends Constructor>(cls: C, name: string
   registries.classes.set(name, cls);
   registries.keys.set(cls, name);
   return cls;
-}
-
-/** On the library's own classes: the version of the copy that defined them, read only when two copies meet. */
-const libraryVersion = Symbol.for("multiproc.libraryVersion");
-
-type Marked = Constructor & { [libraryVersion]?: () => string };
-
-function ownVersion(): string {
-  return (requireFromPackage()("../package.json") as { version: string }).version;
-}
-
-function sameLibraryClass(a: Marked, b: Marked): boolean {
-  return Object.hasOwn(a, libraryVersion) && Object.hasOwn(b, libraryVersion) && a[libraryVersion]!() === b[libraryVersion]!();
 }
 
 /** Register how to re-open a library object of `type` from its reduced state. */
@@ -127,13 +117,11 @@ export interface Travel<S> {
  */
 export function travelling<S>(type: string, module: string, rebuild: (state: S) => unknown): Travel<S> {
   registerRebuilder(type, rebuild as Rebuilder);
+  registries.travelModules.add(module);
   return Object.assign((state: S): Reduction => ({ type, module, state }), { type });
 }
 
-for (const errorClass of libraryErrors) {
-  Object.defineProperty(errorClass, libraryVersion, { value: ownVersion });
-  registerSerializable(errorClass);
-}
+for (const errorClass of libraryErrors) registerSerializable(libraryOwn(errorClass));
 
 const TAG = "\u0000multiproc";
 
@@ -187,10 +175,19 @@ export function dumps(value: unknown, options: DumpOptions = {}): Dumped {
   return { data, handles: walker.handles, references: [...reductions.keys()], release };
 }
 
+/**
+ * Whether a value naming `module` needs it imported first. Not when the module registered travelling types
+ * here: the library's CommonJS build registers them under the names of its ES module files (what a child
+ * imports), which jest's CommonJS mode, where that build runs, cannot import.
+ */
+function needsImport(module: string): boolean {
+  return !registries.travelModules.has(module) && !isImported(module);
+}
+
 /** Rebuild a value from `dumps`, importing the modules it refers to first. */
 export async function loads(data: Uint8Array, handles: readonly Handle[] = []): Promise<unknown> {
   const [modules, special, payload] = deserialize(data) as [string[], boolean, unknown];
-  for (const module of modules) await importModule(module);
+  for (const module of modules) if (needsImport(module)) await importModule(module);
   return special ? new Decoder(handles).decode(payload) : payload;
 }
 
@@ -203,7 +200,7 @@ export function loadsSync(data: Uint8Array, handles: readonly Handle[] = []): un
 /** loads without awaiting, when every module the value refers to is imported already (the usual case); undefined otherwise. */
 export function loadsIfImported(data: Uint8Array): { value: unknown } | undefined {
   const [modules, special, payload] = deserialize(data) as [string[], boolean, unknown];
-  if (!modules.every(isImported)) return undefined;
+  if (modules.some(needsImport)) return undefined;
   return { value: special ? new Decoder([]).decode(payload) : payload };
 }
 
@@ -347,7 +344,9 @@ class Encoder {
 
   private classModule(value: object): void {
     const key = registries.keys.get(value.constructor as Constructor);
-    if (!key) return;
+    // Every receiver has the library's own classes registered: naming their module would only make it import a file of
+    // this copy (one that jest's CommonJS mode cannot import, when this copy is the ES module build).
+    if (!key || isLibraryOwn(value.constructor)) return;
     try {
       this.modules.add(locateFunction(value.constructor, "class").module);
     } catch {

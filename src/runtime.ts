@@ -62,3 +62,31 @@ export function requireFromPackage(): NodeJS.Require {
   packageRequire ??= builtin("node:module").createRequire(import.meta.url);
   return packageRequire;
 }
+
+/** On the library's own classes and targets: the version of the copy that defined them, read only when two copies meet. */
+const libraryVersion = Symbol.for("multiproc.libraryVersion");
+
+type Marked = object & { [libraryVersion]?: () => string };
+
+function ownVersion(): string {
+  return (requireFromPackage()("../package.json") as { version: string }).version;
+}
+
+/**
+ * Mark a class or function as the library's own. Two copies of the library can meet in one thread (two of
+ * its builds, or a build and the copy a require hook such as tsx's made of it), each registering its own
+ * class or target under the same name: that is no clash when both are the library's, of the same version.
+ */
+export function libraryOwn<T extends object>(value: T): T {
+  Object.defineProperty(value, libraryVersion, { value: ownVersion });
+  return value;
+}
+
+export function isLibraryOwn(value: object): boolean {
+  return Object.hasOwn(value, libraryVersion);
+}
+
+/** Whether `a` and `b` are the library's own, from copies of the same version. */
+export function sameLibraryVersion(a: Marked, b: Marked): boolean {
+  return isLibraryOwn(a) && isLibraryOwn(b) && a[libraryVersion]!() === b[libraryVersion]!();
+}

@@ -3,7 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { locateFunction } from "../src/functionRefs.ts";
+import { locateFunction, registerTarget } from "../src/functionRefs.ts";
+import { libraryOwn } from "../src/runtime.ts";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
@@ -47,4 +48,11 @@ test("errors give CommonJS advice for a CommonJS function and ES module advice f
     () => locateFunction(local),
     (err: Error) => /export function/.test(err.message) && /registerTarget\(import\.meta, fn\)/.test(err.message) && !/module\.exports/.test(err.message),
   );
+});
+
+test("registerTarget: another copy of the library (same version) may register its own twin of a library target; another function under the same module and name is refused", () => {
+  const meta = { url: "file:///virtual/library-chunk.js" };
+  registerTarget(meta, libraryOwn(function twin() {}));
+  assert.doesNotThrow(() => registerTarget(meta, libraryOwn(function twin() {})));
+  assert.throws(() => registerTarget(meta, function twin() {}), /another function named "twin" is already registered/);
 });

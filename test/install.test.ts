@@ -123,7 +123,7 @@ after(() => rmSync(work, { recursive: true, force: true }));
 test("the tarball carries the built library, the prebuilt addon and the sources to rebuild it, and nothing of the repo's own", async () => {
   const { stdout } = await ok("tar", ["tzf", tarball], work);
   const files = stdout.trim().split("\n").map((line) => line.replace(/^package\//, ""));
-  for (const file of ["dist/index.js", "dist/index.d.ts", "dist/bootstrap.js", "dist/threadBootstrap.js", prebuilt.slice(1), "native/binding.gyp", "native/multiproc.c", "scripts/prebuild.mjs", "LICENSE", "README.md"]) {
+  for (const file of ["dist/index.js", "dist/index.cjs", "dist/index.d.ts", "dist/bootstrap.js", "dist/threadBootstrap.js", prebuilt.slice(1), "native/binding.gyp", "native/multiproc.c", "scripts/prebuild.mjs", "LICENSE", "README.md"]) {
     assert.ok(files.includes(file), `missing ${file}`);
   }
   for (const file of files) assert.doesNotMatch(file, /^(src|test|bench|examples|native\/build)\/|\.tgz$/, `should not ship ${file}`);

@@ -28,11 +28,21 @@ test("import * from 'multiproc' exposes the public surface", async () => {
   for (const name of publicNames) assert.ok(names.includes(name), `missing export ${name}`);
 });
 
-test("require('multiproc') works from CommonJS, without warnings", async () => {
-  const run = await node(["-e", `const mp = require("multiproc"); console.log(typeof mp.Process, typeof mp.isMain)`]);
+test("require('multiproc') works from CommonJS, without warnings, and gives the copy import gives", async () => {
+  const run = await node(["-e", `const mp = require("multiproc"); import("multiproc").then((esm) => console.log(typeof mp.Process, typeof mp.isMain, mp.Lock === esm.Lock))`]);
   assert.equal(run.code, 0, run.stderr);
-  assert.equal(run.stdout.trim(), "function function");
+  assert.equal(run.stdout.trim(), "function function true");
   assert.equal(run.stderr, "");
+});
+
+test("the CommonJS build (for jest's CommonJS mode) exports what the ES module build does", async () => {
+  const run = await node(["-e", `
+    const cjs = require(${JSON.stringify(join(fixtures, "..", "..", "dist", "index.cjs"))});
+    import("multiproc").then((esm) => console.log(JSON.stringify([Object.keys(cjs).sort(), Object.keys(esm).sort()])));
+  `]);
+  assert.equal(run.code, 0, run.stderr);
+  const [cjs, esm] = JSON.parse(run.stdout) as [string[], string[]];
+  assert.deepEqual(cjs, esm);
 });
 
 for (const method of ["spawn", "thread"]) {
@@ -66,3 +76,12 @@ test("two copies of the library in one process (the built package and its source
   assert.equal(run.code, 0, run.stderr);
   assert.equal(run.stdout.trim(), "true true");
 });
+
+for (const method of ["spawn", "thread"]) {
+  test(`${method}: the CommonJS build (jest's) and the ES module build in one process: a Lock of one and a Queue of the other travel to children of both and back; Pools of both run`, async () => {
+    const run = await node([join(fixtures, "two-builds.cjs"), method]);
+    assert.equal(run.code, 0, run.stderr);
+    const lockUse = { codes: [0, 0], got: [0, 1], heldByChild: true, released: true };
+    assert.deepEqual(JSON.parse(run.stdout), { twoCopies: true, esmLock: lockUse, cjsLock: lockUse, cjsPool: [1, 4, 9], esmPool: [1, 4, 9] });
+  });
+}

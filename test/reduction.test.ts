@@ -1,8 +1,9 @@
 /* Serialization (src/reduction.ts): what travels, how, and the errors for what cannot. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeMessageSync, dumps, encodeMessage, loads, MessageTag, reduce, registerRebuilder, type Reducible } from "../src/reduction.ts";
-import { Empty, ProcessError, registerSerializable, SerializationError, TimeoutError } from "../src/index.ts";
+import { deserialize } from "node:v8";
+import { decodeMessageSync, dumps, encodeMessage, loads, loadsIfImported, MessageTag, reduce, registerRebuilder, type Reducible } from "../src/reduction.ts";
+import { Empty, Lock, ProcessError, registerSerializable, SerializationError, TimeoutError } from "../src/index.ts";
 import { double, Greeter } from "./fixtures/targets.ts";
 
 async function roundTrip<T>(value: T): Promise<T> {
@@ -39,6 +40,18 @@ test("library errors keep their class; an unknown error class keeps its name", a
   const aggregate = await roundTrip(new AggregateError([new Error("a")], "many"));
   assert.ok(aggregate instanceof AggregateError);
   assert.equal(aggregate.errors[0].message, "a");
+});
+
+test("a library error names no module for the receiver to import; a value holding a Lock is rebuilt without an import", () => {
+  // Every receiver has the library's classes registered, and its travelling types' rebuilders.
+  const [modules] = deserialize(dumps(new Empty("nothing")).data) as [string[]];
+  assert.deepEqual(modules, []);
+  const lock = new Lock();
+  const rebuilt = loadsIfImported(dumps({ lock }).data)?.value as { lock: Lock } | undefined;
+  assert.ok(rebuilt?.lock instanceof Lock);
+  lock.acquireSync();
+  assert.ok(rebuilt.lock.locked());
+  lock.release();
 });
 
 test("instances of registered classes keep their class; functions travel by reference", async () => {

@@ -22,3 +22,10 @@ test("jest (ES modules): targets in ES, CommonJS and TypeScript helper modules r
   assert.equal(result.code, 0, result.stdout + result.stderr);
   assert.match(stripVTControlCharacters(result.stderr), /Tests:\s+2 passed, 2 total/);
 });
+
+test("jest (CommonJS, its default mode): targets in CommonJS and TypeScript helper modules run, library objects and errors travel both ways; a target in the test file is refused with the fix", async () => {
+  const jest = join(require.resolve("jest/package.json"), "..", "bin", "jest.js");
+  const result = await runNode([jest, "--config", join(fixtures, "runners", "jest", "commonjs.config.cjs")], { env: { NODE_OPTIONS: "" }, timeoutMs: 180_000 });
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  assert.match(stripVTControlCharacters(result.stderr), /Tests:\s+4 passed, 4 total/);
+});

@@ -17,6 +17,7 @@
  * Talks to: pool/protocol.ts; pool/engine.ts starts it as a Process target.
  */
 import { registerTarget, loadFunction } from "../functionRefs.ts";
+import { libraryOwn } from "../runtime.ts";
 import { runAsync } from "../synchronize.ts";
 import type { RawArray } from "../sharedctypes.ts";
 import { whileBootstrapping } from "../process.ts";
@@ -170,4 +171,4 @@ export async function poolWorker(setup: WorkerSetup): Promise<void> {
   process.exit(0);
 }
 
-registerTarget(import.meta, poolWorker);
+registerTarget(import.meta, libraryOwn(poolWorker));
