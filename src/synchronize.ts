@@ -380,6 +380,7 @@ export class Lock extends Acquirable {
   }
 
   override toString(): string {
+    this.checkOpen();
     return `<Lock(owner=${ownerName(this.#mutex.owner())})>`;
   }
 
@@ -475,6 +476,7 @@ export class RLock extends Acquirable {
   }
 
   override toString(): string {
+    this.checkOpen();
     return `<RLock(${ownerName(this.#mutex.owner())}, ${Atomics.load(this.#mutex.words, this.#count)})>`;
   }
 
@@ -582,6 +584,7 @@ export class Semaphore extends Acquirable {
   }
 
   override toString(): string {
+    this.checkOpen();
     const bound = Atomics.load(this.#words, this.#bound);
     return bound > 0 ? `<BoundedSemaphore(value=${this.getValue()}, maxvalue=${bound})>` : `<Semaphore(value=${this.getValue()})>`;
   }

@@ -165,7 +165,7 @@ function usedInScope(): [Event, Condition, Barrier] {
 
 test("`using` closes an Event, a Condition and a Barrier; each then throws on use", () => {
   const [event, cond, barrier] = usedInScope();
-  for (const use of [() => event.set(), () => event.isSet(), () => event.clear(), () => event.wait(), () => event.waitSync(), () => dumps(event)]) {
+  for (const use of [() => event.set(), () => event.isSet(), () => event.clear(), () => event.wait(), () => event.waitSync(), () => String(event), () => dumps(event)]) {
     assert.throws(use, /^Error: this Event is closed$/);
   }
   for (const use of [() => cond.acquire(), () => cond.acquireSync(), () => cond.release(), () => cond.notify(), () => cond.wait(), () => cond.waitFor(() => true), () => dumps(cond)]) {
@@ -212,6 +212,8 @@ test("closed values, arrays and locks throw on use; their neighbours in the same
   assert.throws(() => (array[0] = 1), /this shared array is closed/);
   assert.throws(() => lock.acquireSync(), /this Lock is closed/);
   assert.throws(() => lock.acquire(), /this Lock is closed/);
+  assert.throws(() => lock.release(), /this Lock is closed/);
+  assert.throws(() => String(lock), /this Lock is closed/);
   second.value = 5;
   assert.equal(second.value, 5);
   assert.equal(await second.getLock().acquire(), true);
