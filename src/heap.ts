@@ -131,7 +131,9 @@ export class Segment {
    * Freeing at close (issue 12). Objects that own a part of the segment (a
    * queue, a pipe end, a shared value) use() it and, when closed, letGo();
    * a wait running on it and a reduction not yet given back (its receiver
-   * opens the segment through this process's descriptor) hold() it too.
+   * opens the segment through this process's descriptor) hold() it too (a
+   * lock or event closed with a wait pending lets go once the wait has
+   * ended: synchronize.ts, Closable).
    * Once something has used it and nothing holds it any more, close().
    * A segment nobody ever used (the pool's channels) is left to garbage
    * collection, as is one whose reduction is never given back.

@@ -216,41 +216,108 @@ export interface LockGuard extends AsyncDisposable, Disposable {
   release(): void;
 }
 
-/** Internal constructor option: re-open an object that arrived from another process on its block. */
+/**
+ * Internal constructor options: re-open an object that arrived from another
+ * process on its block; `owning`: the lock or condition that arrived with it
+ * is its own copy, closed with it.
+ */
 const onBlock = Symbol("multiproc.onBlock");
-type Reopen = { [onBlock]?: Block };
+const owning = Symbol("multiproc.owning");
+type Reopen = { [onBlock]?: Block; [owning]?: boolean };
 
-/** What Lock, RLock and the semaphores share: acquire/release in both forms, and hold(). */
-abstract class Acquirable {
-  /** True from taking over from a holder that died until the next release. */
-  ownerDied = false;
+/**
+ * close() and `using`, for every primitive (issue 12). After close() this
+ * process's calls throw, and its waits still pending end as an abort would
+ * (their cleanup puts the shared words back), rejecting with the same error;
+ * the object's memory, and what it made for itself, go once they have.
+ */
+abstract class Closable {
+  #closed = false;
+  /** The pending async waits, each aborted by close(). */
+  readonly #waits = new Set<AbortController>();
 
-  abstract acquire(options?: Wait): Promise<boolean>;
-  abstract acquireSync(options?: Wait): boolean;
-  abstract release(): void;
-  /** Where the lock's words live. */
+  /** Where the object's words live. */
   protected abstract block(): Block;
 
-  #closed = false;
+  /** @internal What it made for itself and closes with it (a Condition's RLock, a Barrier's Condition). */
+  protected owned(): Closable | undefined {
+    return undefined;
+  }
 
   /**
-   * This process is done with the lock: acquiring it then throws. Its shared
-   * memory here goes at once when nothing else of this process holds it
-   * (locks share 64 KiB arenas; see heap.ts), else at garbage collection.
-   * Other processes keep theirs. Idempotent.
+   * This process is done with the object: using it then throws, and a wait
+   * of it still pending here rejects. Its shared memory here goes at once
+   * when nothing else of this process holds it (small objects share 64 KiB
+   * arenas; see heap.ts), else at garbage collection. Other processes keep
+   * theirs. Idempotent.
    */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.block().close();
+    for (const wait of this.#waits) wait.abort(this.#closedError());
+    if (this.#waits.size === 0) this.#free();
   }
 
   [Symbol.dispose](): void {
     this.close();
   }
 
+  #free(): void {
+    this.block().close();
+    this.owned()?.close();
+  }
+
+  #closedError(): Error {
+    return new Error(`this ${this.constructor.name} is closed`);
+  }
+
   protected checkOpen(): void {
-    if (this.#closed) throw new Error(`this ${this.constructor.name} is closed`);
+    if (this.#closed) throw this.#closedError();
+  }
+
+  /**
+   * @internal Run an async wait of this object, which close() ends. Once closed,
+   * `giveBack` returns what the wait took all the same (it completed as
+   * close() was called, or took a lock back while it ended; undefined when it
+   * failed): a closed object could not give it back later.
+   */
+  protected async waiting<T>(steps: Steps<T>, signal: AbortSignal | undefined, giveBack?: (result: T | undefined) => void): Promise<T> {
+    // A controller per wait rather than AbortSignal.any, whose signals stay linked to a long-lived source.
+    const wait = new AbortController();
+    const forward = () => wait.abort(abortError(signal!));
+    if (signal?.aborted) forward();
+    else signal?.addEventListener("abort", forward, { once: true });
+    this.#waits.add(wait);
+    try {
+      const result = await runAsync(steps, wait.signal).catch((err: unknown) => {
+        if (!this.#closed) throw err;
+        return undefined;
+      });
+      if (!this.#closed) return result as T;
+      giveBack?.(result);
+      throw this.#closedError();
+    } finally {
+      signal?.removeEventListener("abort", forward);
+      this.#waits.delete(wait);
+      if (this.#closed && this.#waits.size === 0) this.#free();
+    }
+  }
+}
+
+/** What Lock, RLock and the semaphores share: acquire/release in both forms, and hold(). */
+abstract class Acquirable extends Closable {
+  /** True from taking over from a holder that died until the next release. */
+  ownerDied = false;
+
+  abstract acquire(options?: Wait): Promise<boolean>;
+  abstract acquireSync(options?: Wait): boolean;
+  abstract release(): void;
+
+  /** @internal The contended acquire of Lock and RLock. */
+  protected acquireMutex(mutex: Mutex, timeout: number | null, signal?: AbortSignal): Promise<"taken" | "stolen" | false> {
+    return this.waiting(mutex.acquireSteps(timeout), signal, (step) => {
+      if (step) mutex.release();
+    });
   }
 
   /** Acquire, and get a guard that releases: `await using held = await lock.hold()`. Throws TimeoutError on timeout. */
@@ -289,7 +356,7 @@ export class Lock extends Acquirable {
     this.checkOpen();
     if (this.#mutex.tryAcquire()) return TRUE;
     if (!block) return FALSE;
-    return this.#mutex.acquireAsync(timeout, signal).then((step) => this.#took(step));
+    return this.acquireMutex(this.#mutex, timeout, signal).then((step) => this.#took(step));
   }
 
   acquireSync(options?: Wait): boolean {
@@ -309,16 +376,19 @@ export class Lock extends Acquirable {
 
   /** Any process may release a Lock, as in Python; releasing an unlocked one throws. */
   release(): void {
+    this.checkOpen();
     this.ownerDied = false;
     this.#mutex.release();
   }
 
   /** Whether some process or thread holds it. */
   locked(): boolean {
+    this.checkOpen();
     return this.#mutex.owner() !== 0;
   }
 
   override toString(): string {
+    this.checkOpen();
     return `<Lock(owner=${ownerName(this.#mutex.owner())})>`;
   }
 
@@ -327,6 +397,7 @@ export class Lock extends Acquirable {
   }
 
   [reduce](): Reduction {
+    this.checkOpen();
     return lockTravel({ block: this.#mutex.block, strict: this.#strict });
   }
 }
@@ -344,6 +415,7 @@ export class RLock extends Acquirable {
   }
 
   #mine(): boolean {
+    this.checkOpen();
     return this.#mutex.owner() === me().tid;
   }
 
@@ -356,13 +428,12 @@ export class RLock extends Acquirable {
 
   acquire(options?: Wait): Promise<boolean> {
     const wait = parseWait(options);
-    this.checkOpen();
     return this.#mine() || this.#mutex.tryAcquire() ? this.#again() : this.#acquireAsync(wait);
   }
 
   async #acquireAsync({ block, timeout, signal }: ParsedWait): Promise<boolean> {
     if (!block) return false;
-    return this.#enter(await this.#mutex.acquireAsync(timeout, signal));
+    return this.#enter(await this.acquireMutex(this.#mutex, timeout, signal));
   }
 
   /** Taken just now by tryAcquire (count 0 → 1) or held already (count + 1). Only the owner touches the count. */
@@ -373,7 +444,6 @@ export class RLock extends Acquirable {
 
   acquireSync(options?: Wait): boolean {
     const { block, timeout } = parseWait(options);
-    this.checkOpen();
     if (this.#mine() || this.#mutex.tryAcquire()) {
       this.#mutex.words[this.#count]! += 1;
       return true;
@@ -396,6 +466,7 @@ export class RLock extends Acquirable {
   }
 
   locked(): boolean {
+    this.checkOpen();
     return this.#mutex.owner() !== 0;
   }
 
@@ -413,6 +484,7 @@ export class RLock extends Acquirable {
   }
 
   override toString(): string {
+    this.checkOpen();
     return `<RLock(${ownerName(this.#mutex.owner())}, ${Atomics.load(this.#mutex.words, this.#count)})>`;
   }
 
@@ -421,6 +493,7 @@ export class RLock extends Acquirable {
   }
 
   [reduce](): Reduction {
+    this.checkOpen();
     return rlockTravel({ block: this.#mutex.block });
   }
 }
@@ -484,7 +557,9 @@ export class Semaphore extends Acquirable {
     this.checkOpen();
     if (this.#tryTake()) return TRUE;
     if (!block) return FALSE;
-    return runAsync(this.#acquireSteps(deadlineOf(timeout)), signal);
+    return this.waiting(this.#acquireSteps(deadlineOf(timeout)), signal, (took) => {
+      if (took) this.#add(1);
+    });
   }
 
   acquireSync(options?: Wait): boolean {
@@ -496,6 +571,11 @@ export class Semaphore extends Acquirable {
   }
 
   release(n = 1): void {
+    this.checkOpen();
+    this.#add(n);
+  }
+
+  #add(n: number): void {
     const bound = Atomics.load(this.#words, this.#bound);
     for (;;) {
       const value = Atomics.load(this.#words, this.#value);
@@ -507,10 +587,12 @@ export class Semaphore extends Acquirable {
 
   /** The current value (Python's get_value()). */
   getValue(): number {
+    this.checkOpen();
     return Atomics.load(this.#words, this.#value);
   }
 
   override toString(): string {
+    this.checkOpen();
     const bound = Atomics.load(this.#words, this.#bound);
     return bound > 0 ? `<BoundedSemaphore(value=${this.getValue()}, maxvalue=${bound})>` : `<Semaphore(value=${this.getValue()})>`;
   }
@@ -520,6 +602,7 @@ export class Semaphore extends Acquirable {
   }
 
   [reduce](): Reduction {
+    this.checkOpen();
     return (this instanceof BoundedSemaphore ? boundedSemaphoreTravel : semaphoreTravel)({ block: this.#block });
   }
 }
@@ -534,26 +617,30 @@ export class BoundedSemaphore extends Semaphore {
 }
 
 /** A flag processes can wait for (Python's Event). Word 0 is the flag, word 1 the number of sleepers. */
-export class Event {
+export class Event extends Closable {
   readonly #block: Block;
   readonly #words: Int32Array;
   readonly #flag: number;
 
   constructor(options: Reopen = {}) {
+    super();
     this.#block = options[onBlock] ?? allocate(8);
     this.#words = this.#block.segment.int32;
     this.#flag = this.#block.word(0);
   }
 
   isSet(): boolean {
+    this.checkOpen();
     return Atomics.load(this.#words, this.#flag) === 1;
   }
 
   set(): void {
+    this.checkOpen();
     if (Atomics.exchange(this.#words, this.#flag, 1) === 0) this.#block.segment.wake(this.#flag, 0x7fffffff);
   }
 
   clear(): void {
+    this.checkOpen();
     Atomics.store(this.#words, this.#flag, 0);
   }
 
@@ -570,18 +657,23 @@ export class Event {
   wait(options?: Wait): Promise<boolean> {
     const { timeout, signal } = parseWait(options);
     if (this.isSet()) return TRUE;
-    return runAsync(this.#waitSteps(deadlineOf(timeout)), signal);
+    return this.waiting(this.#waitSteps(deadlineOf(timeout)), signal);
   }
 
   waitSync(options?: Wait): boolean {
     return runSync(this.#waitSteps(deadlineOf(parseWait(options).timeout)));
   }
 
-  toString(): string {
+  override toString(): string {
     return `<Event ${this.isSet() ? "set" : "unset"}>`;
   }
 
+  protected block(): Block {
+    return this.#block;
+  }
+
   [reduce](): Reduction {
+    this.checkOpen();
     return eventTravel({ block: this.#block });
   }
 }
@@ -593,10 +685,14 @@ export class Event {
  * to n registered waiters into signals and bumps the sequence (the futex
  * word); a waiter that wakes takes a signal, or goes back to sleep. Waiters
  * and signals only change with the lock held, so notify(n) never wakes more
- * than n, however the wakes and timeouts interleave.
+ * than n, however the wakes and timeouts interleave. close() closes the
+ * RLock it made too, never a lock it was given; a wait it ends lets go of
+ * the lock it took back.
  */
-export class Condition {
+export class Condition extends Closable {
   readonly #lock: RLock | Lock;
+  /** The lock, when it made it (or it arrived as the copy of one it made): closed with it; a lock given is the giver's. */
+  readonly #ownLock: RLock | Lock | undefined;
   readonly #block: Block;
   readonly #words: Int32Array;
   readonly #seq: number;
@@ -604,7 +700,9 @@ export class Condition {
   readonly #signals: number;
 
   constructor(lock?: RLock | Lock, options: Reopen = {}) {
+    super();
     this.#lock = lock ?? new RLock();
+    this.#ownLock = lock === undefined || options[owning] ? this.#lock : undefined;
     this.#block = options[onBlock] ?? allocate(12);
     this.#words = this.#block.segment.int32;
     this.#seq = this.#block.word(0);
@@ -612,20 +710,26 @@ export class Condition {
     this.#signals = this.#block.word(2);
   }
 
+  /** The lock, once the condition is known to be open. */
+  #open(): RLock | Lock {
+    this.checkOpen();
+    return this.#lock;
+  }
+
   acquire(options?: Wait): Promise<boolean> {
-    return this.#lock.acquire(options);
+    return this.#open().acquire(options);
   }
 
   acquireSync(options?: Wait): boolean {
-    return this.#lock.acquireSync(options);
+    return this.#open().acquireSync(options);
   }
 
   release(): void {
-    this.#lock.release();
+    this.#open().release();
   }
 
   hold(options?: Wait): Promise<LockGuard> {
-    return this.#lock.hold(options);
+    return this.#open().hold(options);
   }
 
   #letGo(): number {
@@ -638,9 +742,18 @@ export class Condition {
     if (this.#lock instanceof RLock) this.#lock.restore(depth);
   }
 
+  /** As Python's: a plain Lock counts as ours when it is held at all. */
+  #held(): boolean {
+    return this.#lock instanceof RLock ? this.#lock.count() > 0 : this.#lock.locked();
+  }
+
   #checkHeld(what: string): void {
-    const held = this.#lock instanceof RLock ? this.#lock.count() > 0 : this.#lock.locked();
-    if (!held) throw new Error(`cannot ${what} on un-acquired lock`);
+    if (!this.#held()) throw new Error(`cannot ${what} on un-acquired lock`);
+  }
+
+  /** What a wait ended by close() gives back: the lock it took back. */
+  #giveBack(): void {
+    if (this.#held()) this.#letGo();
   }
 
   /** With the lock held again after a wake: true if this waiter takes a signal. */
@@ -692,25 +805,30 @@ export class Condition {
   /** Release the lock, wait for notify() (or the timeout), re-acquire. Resolves false on timeout. */
   wait(options?: Wait): Promise<boolean> {
     const { timeout, signal } = parseWait(options);
-    return runAsync(this.#waitSteps(deadlineOf(timeout)), signal);
+    this.checkOpen();
+    return this.waiting(this.#waitSteps(deadlineOf(timeout)), signal, () => this.#giveBack());
   }
 
   waitSync(options?: Wait): boolean {
+    this.checkOpen();
     return runSync(this.#waitSteps(deadlineOf(parseWait(options).timeout)));
   }
 
   /** Wait until `predicate()` is true (checked with the lock held); resolves with its last value. */
   waitFor<T>(predicate: () => T, options?: Wait): Promise<T> {
     const { timeout, signal } = parseWait(options);
-    return runAsync(this[waitForSteps](predicate, deadlineOf(timeout)), signal);
+    this.checkOpen();
+    return this.waiting(this[waitForSteps](predicate, deadlineOf(timeout)), signal, () => this.#giveBack());
   }
 
   waitForSync<T>(predicate: () => T, options?: Wait): T {
+    this.checkOpen();
     return runSync(this[waitForSteps](predicate, deadlineOf(parseWait(options).timeout)));
   }
 
   /** Wake up to `n` of the waiters (the lock must be held). */
   notify(n = 1): void {
+    this.checkOpen();
     this.#checkHeld("notify");
     const waiting = Atomics.load(this.#words, this.#waiters);
     const woken = Math.min(n, waiting);
@@ -725,8 +843,17 @@ export class Condition {
     this.notify(0x7fffffff);
   }
 
+  protected block(): Block {
+    return this.#block;
+  }
+
+  protected override owned(): Closable | undefined {
+    return this.#ownLock;
+  }
+
   [reduce](): Reduction {
-    return conditionTravel({ block: this.#block, lock: this.#lock });
+    this.checkOpen();
+    return conditionTravel({ block: this.#block, lock: this.#lock, owning: this.#ownLock !== undefined });
   }
 }
 
@@ -742,21 +869,27 @@ type BarrierAction = () => unknown;
  * `parties` processes meet, then all go on (Python's Barrier, its state in
  * shared words: [state, count] guarded by a Condition). wait() resolves with
  * a distinct arrival index; the last to arrive runs `action` first.
+ * close() closes the Condition and Lock it made too; a party waiting at it
+ * in this process leaves, as an aborted wait does.
  */
-export class Barrier {
+export class Barrier extends Closable {
   readonly parties: number;
   readonly #action: BarrierAction | undefined;
   readonly #timeout: number | null;
   readonly #cond: Condition;
+  /** The condition, when it made it (or it arrived as the copy of one it made): closed with it. */
+  readonly #ownCond: Condition | undefined;
   readonly #block: Block;
   readonly #words: Int32Array;
 
   constructor(parties: number, action?: BarrierAction | null, timeout?: number | null, options: Reopen & { cond?: Condition } = {}) {
     if (!Number.isInteger(parties) || parties < 1) throw new RangeError("parties must be an integer >= 1");
+    super();
     this.parties = parties;
     this.#action = action ?? undefined;
     this.#timeout = timeout ?? null;
-    this.#cond = options.cond ?? new Condition(new Lock());
+    this.#cond = options.cond ?? new Condition(new Lock(), { [owning]: true });
+    this.#ownCond = options.cond === undefined || options[owning] ? this.#cond : undefined;
     this.#block = options[onBlock] ?? allocate(8);
     this.#words = this.#block.segment.int32;
   }
@@ -779,10 +912,12 @@ export class Barrier {
 
   /** Number of parties waiting now. */
   get nWaiting(): number {
+    this.checkOpen();
     return this.#state === FILLING ? this.#count : 0;
   }
 
   get broken(): boolean {
+    this.checkOpen();
     return this.#state === BROKEN;
   }
 
@@ -813,11 +948,13 @@ export class Barrier {
   /** Resolves with this party's arrival index (0 .. parties-1) once all have arrived; BrokenBarrierError if aborted, reset or timed out. */
   wait(options?: Wait): Promise<number> {
     const { timeout, signal } = parseWait(options);
-    return runAsync(this.#waitSteps(deadlineOf(timeout ?? this.#timeout)), signal);
+    this.checkOpen();
+    return this.waiting(this.#waitSteps(deadlineOf(timeout ?? this.#timeout)), signal);
   }
 
   /** The blocking form of wait(), for code that may block. */
   waitSync(options?: Wait): number {
+    this.checkOpen();
     return runSync(this.#waitSteps(deadlineOf(parseWait(options).timeout ?? this.#timeout)));
   }
 
@@ -848,6 +985,7 @@ export class Barrier {
 
   /** Put the barrier back to its initial state; parties waiting now get BrokenBarrierError. */
   reset(): void {
+    this.checkOpen();
     this.#cond.acquireSync();
     try {
       if (this.#count > 0) {
@@ -864,6 +1002,7 @@ export class Barrier {
 
   /** Break the barrier: waiting and future wait() calls get BrokenBarrierError until reset(). */
   abort(): void {
+    this.checkOpen();
     this.#cond.acquireSync();
     try {
       this.#break();
@@ -872,8 +1011,17 @@ export class Barrier {
     }
   }
 
+  protected block(): Block {
+    return this.#block;
+  }
+
+  protected override owned(): Closable | undefined {
+    return this.#ownCond;
+  }
+
   [reduce](): Reduction {
-    return barrierTravel({ parties: this.parties, action: this.#action, timeout: this.#timeout, cond: this.#cond, block: this.#block });
+    this.checkOpen();
+    return barrierTravel({ parties: this.parties, action: this.#action, timeout: this.#timeout, cond: this.#cond, block: this.#block, owning: this.#ownCond !== undefined });
   }
 }
 
@@ -888,7 +1036,11 @@ const eventTravel = travelling("Event", import.meta.url, ({ block }: OnBlock) =>
 const barrierTravel = travelling(
   "Barrier",
   import.meta.url,
-  ({ parties, action, timeout, cond, block }: OnBlock & { parties: number; action?: BarrierAction; timeout: number | null; cond: Condition }) =>
-    new Barrier(parties, action, timeout, { cond, [onBlock]: block }),
+  ({ parties, action, timeout, cond, block, owning: owns }: OnBlock & { parties: number; action?: BarrierAction; timeout: number | null; cond: Condition; owning: boolean }) =>
+    new Barrier(parties, action, timeout, { cond, [onBlock]: block, [owning]: owns }),
 );
-const conditionTravel = travelling("Condition", import.meta.url, ({ block, lock }: OnBlock & { lock: RLock | Lock }) => new Condition(lock, { [onBlock]: block }));
+const conditionTravel = travelling(
+  "Condition",
+  import.meta.url,
+  ({ block, lock, owning: owns }: OnBlock & { lock: RLock | Lock; owning: boolean }) => new Condition(lock, { [onBlock]: block, [owning]: owns }),
+);
