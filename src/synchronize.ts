@@ -16,7 +16,7 @@
 import { native, TIMED_OUT } from "./native.ts";
 import { allocate, Block, type Segment } from "./heap.ts";
 import { reduce, travelling, type Reduction } from "./reduction.ts";
-import { BrokenBarrierError, OwnerDiedError, TimeoutError, checkBoolean } from "./errors.ts";
+import { BrokenBarrierError, OwnerDiedError, TimeoutError, abortError, checkBoolean } from "./errors.ts";
 import { parseWait, type ParsedWait, type Wait } from "./waiting.ts";
 import { shared } from "./runtime.ts";
 import { startTimeOf } from "./procfs.ts";
