@@ -978,3 +978,53 @@ describe("map without fail-fast and big errors (Python's #23992)", () => {
     });
   }
 });
+
+describe("map over long chunks of numbers (they travel as float64s both ways)", () => {
+  for (const method of methods) {
+    test(`results of every type, changing halfway through a chunk, come back in order (${method})`, HANG, async () => {
+      const pool = new Pool({ processes: 2, context: method });
+      try {
+        const items = range(10_000);
+        for (const fn of [targets.everyStrings, targets.everyAsync, targets.everyObjects]) {
+          const out = await pool.map(fn, items, { chunksize: 2_500 });
+          assert.deepEqual(out, await Promise.all(items.map(fn)), fn.name);
+        }
+        const starred = await pool.starmap(targets.mostlyNumbers, items.map((x) => [x, 997, "string"] as [number, number, "string"]), { chunksize: 2_500 });
+        assert.deepEqual(starred, items.map(targets.everyStrings));
+        const direct = await pool.map(targets.sqrSync, items, { chunksize: 5_000 });
+        assert.deepEqual(direct, items.map((x) => x * x));
+      } finally {
+        await pool.terminate();
+      }
+    });
+
+    test(`-0, NaN, infinities, fractions and huge values keep their exact value (${method})`, HANG, async () => {
+      const pool = new Pool({ processes: 2, context: method });
+      try {
+        const specials = [-0, 0, NaN, Infinity, -Infinity, 0.1, -1e308, 2 ** 53 + 2, Number.MIN_VALUE];
+        const items = Array.from({ length: 4_096 }, (_, i) => specials[i % specials.length]!);
+        const out = await pool.map(targets.same, items, { chunksize: 2_048 });
+        assert.equal(out.length, items.length);
+        out.forEach((value, i) => assert.ok(Object.is(value, items[i]), `item ${i}: ${value} is not ${items[i]}`));
+        const strings = await pool.map(targets.identity, [...items.slice(0, 2_000), "not a number", ...items.slice(0, 2_000)], { chunksize: 4_001 });
+        assert.equal(strings[2_000], "not a number");
+        assert.ok(Object.is(strings[0], -0));
+      } finally {
+        await pool.terminate();
+      }
+    });
+
+    test(`the mapped function sees plain numbers, and a mixed input travels as it is (${method})`, HANG, async () => {
+      const pool = new Pool({ processes: 2, context: method });
+      try {
+        const types = await pool.map(targets.typeOf, range(3_000), { chunksize: 3_000 });
+        assert.deepEqual(new Set(types), new Set(["number"]));
+        const mixed = await pool.map(targets.typeOf, [...range(1_500), 1n, ...range(1_500)], { chunksize: 3_001 });
+        assert.equal(mixed[1_500], "bigint");
+        assert.equal(mixed.filter((t) => t === "number").length, 3_000);
+      } finally {
+        await pool.terminate();
+      }
+    });
+  }
+});

@@ -325,8 +325,8 @@ export class LocalPool extends PoolCalls implements PoolApi {
   }
 
   #onResults(slot: Slot, header: ResultHeader): Promise<void> | undefined {
-    const { ok, ms, value } = readOutcome(header, this.#scratchOutcome);
     const task = slot.held[0];
+    const { ok, ms, value } = readOutcome(header, this.#scratchOutcome, task?.job.copiesResults);
     if (task) this.#scheduler.learn(task, ms);
     if (!(value instanceof Promise)) {
       this.#settleNext(slot, ok, value);

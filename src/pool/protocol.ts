@@ -29,7 +29,7 @@
 import { Channel, type ChannelState, type Outgoing } from "../channel.ts";
 import { MaybeEncodingError } from "../errors.ts";
 import type { FunctionRef } from "../functionRefs.ts";
-import { decodeValueAt, DUMPED, dumps, encodeMessage, loads, loadsIfImported, MessageTag, reduce, travelling, type Message, type Reduction } from "../reduction.ts";
+import { decodeValueAt, DUMPED, dumps, float64sAt, encodeMessage, loads, loadsIfImported, MessageTag, reduce, travelling, type Message, type Reduction } from "../reduction.ts";
 
 /** What a task asks the worker to do with its function. */
 export const TaskKind = {
@@ -179,6 +179,11 @@ export class OutcomeWriter implements Outgoing {
     let tag: number = MessageTag.Number;
     if (typeof sent === "number") {
       this.#number = sent;
+    } else if (sent instanceof Float64Array && chunk && ok) {
+      // A chunk's results that were all numbers (worker.ts): as a plain array of numbers would travel.
+      this.#number = null;
+      this.#encoded = new Uint8Array(sent.buffer, sent.byteOffset, sent.byteLength);
+      tag = MessageTag.Numbers;
     } else {
       let encoded: Message;
       try {
@@ -229,9 +234,11 @@ export interface Outcome {
  * A Results message read into `into` (the parent reads one per task of a
  * chunksize-1 map: nothing is allocated here but the value); `value`
  * throws, or is a Promise that rejects, when it cannot be rebuilt here (a
- * class this process lacks...).
+ * class this process lacks...). `numbersInPlace`: a chunk's results that
+ * are all numbers come as a Float64Array over the message, for a reader
+ * that copies them out at once (Job.copiesResults).
  */
-export function readOutcome(header: ResultHeader, into: Outcome): Outcome {
+export function readOutcome(header: ResultHeader, into: Outcome, numbersInPlace = false): Outcome {
   const { arg, bytes } = header;
   const at = header.at + RESULT_HEADER;
   const single = (arg & 2) === 2;
@@ -239,7 +246,7 @@ export function readOutcome(header: ResultHeader, into: Outcome): Outcome {
   into.ms = readFloat64(bytes, at);
   const tag = arg >> 8;
   try {
-    let value = decodeValueAt(tag, bytes, at + 8, header.end, false);
+    let value = numbersInPlace && tag === MessageTag.Numbers ? float64sAt(bytes, at + 8, header.end) : decodeValueAt(tag, bytes, at + 8, header.end, false);
     if (value === DUMPED) {
       const payload = bytes.subarray(at + 8, header.end);
       const ready = loadsIfImported(payload);

@@ -130,11 +130,14 @@ class Worker {
     if (kind === TaskKind.Apply) {
       return readApplyPayload(payload as Uint8Array).then(({ args, kwargs }) => (kwargs === undefined ? fn(...args) : fn(...args, kwargs)));
     }
-    const items = payload as unknown[];
+    if (payload instanceof Float64Array) return this.#runNumbers(fn, payload);
     // Filled by push, not preallocated: V8 serializes a holey array element by element, several times slower.
-    const out: unknown[] = [];
-    const spread = kind === TaskKind.Starmap;
-    for (let i = 0; i < items.length; i++) {
+    return this.#runFrom(fn, kind === TaskKind.Starmap, payload as unknown[], [], 0);
+  }
+
+  /** A chunk's calls from `from` on, results pushed on `out`; a Promise once one of them is asynchronous. */
+  #runFrom(fn: (...args: unknown[]) => unknown, spread: boolean, items: ArrayLike<unknown>, out: unknown[], from: number): unknown {
+    for (let i = from; i < items.length; i++) {
       const result = spread ? fn(...(items[i] as unknown[])) : fn(items[i]);
       if (isThenable(result)) return this.#finishAsync(fn, spread, items, out, i, result);
       out.push(result);
@@ -142,8 +145,25 @@ class Worker {
     return out;
   }
 
+  /** A chunk of numbers (see jobs.ts NUMBER_CHUNK): while the results are numbers too, they go into a Float64Array. */
+  #runNumbers(fn: (...args: unknown[]) => unknown, items: Float64Array): unknown {
+    const numbers = new Float64Array(items.length);
+    for (let i = 0; i < items.length; i++) {
+      const result = fn(items[i]);
+      if (typeof result === "number") {
+        numbers[i] = result;
+        continue;
+      }
+      const out: unknown[] = Array.from(numbers.subarray(0, i));
+      if (isThenable(result)) return this.#finishAsync(fn, false, items, out, i, result);
+      out.push(result);
+      return this.#runFrom(fn, false, items, out, i + 1);
+    }
+    return numbers;
+  }
+
   /** The rest of a chunk once one of its calls returned a Promise. */
-  async #finishAsync(fn: (...args: unknown[]) => unknown, spread: boolean, items: unknown[], out: unknown[], at: number, pending: PromiseLike<unknown>): Promise<unknown[]> {
+  async #finishAsync(fn: (...args: unknown[]) => unknown, spread: boolean, items: ArrayLike<unknown>, out: unknown[], at: number, pending: PromiseLike<unknown>): Promise<unknown[]> {
     out.push(await pending);
     for (let i = at + 1; i < items.length; i++) {
       const result = spread ? fn(...(items[i] as unknown[])) : fn(items[i]);
