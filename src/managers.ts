@@ -480,7 +480,9 @@ export class Server {
         } else run = 0;
         const request = unpack(await connection.recv());
         if (!Array.isArray(request) || typeof request[0] !== "number") throw new TypeError("not a manager request");
-        this.#handle(connection, caller, request);
+        // A method that returns a Promise (a Lock's acquire, a Queue's put) replies from a microtask: let those
+        // that settled already reply before the spin below, or the client waits out the spin for its answer.
+        if (this.#handle(connection, caller, request)) await null;
       }
     } catch {
       // The client left, or spoke something else: only its connection ends.
@@ -502,7 +504,8 @@ export class Server {
     return false;
   }
 
-  #handle(connection: Connection<Reply | string, Request | string>, caller: number, request: Request): void {
+  /** Serve one request; true when its reply comes later (the method returned a Promise). */
+  #handle(connection: Connection<Reply | string, Request | string>, caller: number, request: Request): boolean {
     const id = request[0];
     let result: unknown;
     try {
@@ -520,22 +523,23 @@ export class Server {
         case "shutdown":
           this.#reply(connection, id, Outcome.Return, null);
           setImmediate(() => this.shutdown());
-          return;
+          return false;
         default:
           throw new TypeError(`unknown manager request ${JSON.stringify(request[1])}`);
       }
     } catch (err) {
       this.#reply(connection, id, Outcome.Error, err);
-      return;
+      return false;
     }
     if (result instanceof Promise) {
       result.then(
         (value: unknown) => this.#answer(connection, id, value),
         (err: unknown) => this.#reply(connection, id, Outcome.Error, err),
       );
-    } else {
-      this.#answer(connection, id, result);
+      return true;
     }
+    this.#answer(connection, id, result);
+    return false;
   }
 
   #answer(connection: Connection<Reply | string, Request | string>, id: number, value: unknown): void {

@@ -120,6 +120,8 @@ class RedisPool extends PoolCalls implements PoolApi {
   readonly #leftovers = new Set<string>();
   #reading: Promise<void> | undefined;
   #readAgain = false;
+  /** Outcomes settled from their notices since the list was last read. */
+  #unreadNotices = 0;
   #lastStallCheck = 0;
   #pruning = false;
   readonly #poll: NodeJS.Timeout;
@@ -149,7 +151,7 @@ class RedisPool extends PoolCalls implements PoolApi {
     void this.#conn.set(this.#keys.alive, "1", "PX", POOL_TTL_MS);
     this.#keepAlive = setInterval(() => void this.#conn.pexpire(this.#keys.alive, POOL_TTL_MS), POOL_TTL_MS / 4).unref();
     void this.#sub.subscribe(this.#keys.notify);
-    this.#sub.on("message", () => this.#read());
+    this.#sub.on("messageBuffer", (_channel: Buffer, notice: Buffer) => this.#onNotice(notice));
     this.#poll = setInterval(() => this.#tick(), POLL_MS).unref();
   }
 
@@ -269,12 +271,47 @@ class RedisPool extends PoolCalls implements PoolApi {
         .catch(() => undefined)
         .finally(() => (this.#pruning = false));
     }
-    if (this.#sent.size === 0) return;
+    if (this.#sent.size === 0 && this.#unreadNotices === 0) return;
     this.#read();
     if (Date.now() - this.#lastStallCheck >= STALLED_INTERVAL_MS) {
       this.#lastStallCheck = Date.now();
       void this.#checkFailed().catch(() => undefined);
     }
+  }
+
+  /**
+   * A worker delivered an outcome. A small one comes in the notice: it
+   * settles its task now, and the list (which keeps it until read, in case a
+   * notice is lost) is read later: at the next tick, or once many such
+   * notices have come. A large one is read from the list now.
+   */
+  #onNotice(notice: Buffer): void {
+    if (notice.length === 0) {
+      this.#read();
+      return;
+    }
+    if (++this.#unreadNotices >= READ_BATCH) this.#read();
+    let outcome: ReturnType<typeof decodeOutcome>;
+    try {
+      outcome = decodeOutcome(notice);
+    } catch {
+      // Not a worker's: the list has whatever there is.
+      this.#read();
+      return;
+    }
+    if (this.#sent.has(outcome.jobId)) void this.#decode(outcome.jobId, outcome.ok, outcome.data);
+  }
+
+  /** The first outcome of a job settles it, once decoded. */
+  async #decode(jobId: string, ok: boolean, data: Buffer): Promise<void> {
+    let value: unknown;
+    try {
+      value = await loads(data);
+    } catch (err) {
+      this.#outcome(jobId, false, err);
+      return;
+    }
+    this.#outcome(jobId, ok, value);
   }
 
   /** Read every outcome waiting in this pool's list; one reader at a time, again if asked meanwhile. */
@@ -286,20 +323,13 @@ class RedisPool extends PoolCalls implements PoolApi {
     this.#reading = (async () => {
       do {
         this.#readAgain = false;
+        this.#unreadNotices = 0;
         for (;;) {
           const batch = await this.#conn.lrangeBuffer(this.#keys.results, 0, READ_BATCH - 1);
           if (batch.length === 0) break;
           for (const message of batch) {
             const { jobId, ok, data } = decodeOutcome(message);
-            if (!this.#sent.has(jobId)) continue;
-            let value: unknown;
-            try {
-              value = await loads(data);
-            } catch (err) {
-              this.#outcome(jobId, false, err);
-              continue;
-            }
-            this.#outcome(jobId, ok, value);
+            if (this.#sent.has(jobId)) await this.#decode(jobId, ok, data);
           }
           await this.#conn.ltrim(this.#keys.results, batch.length, -1);
         }

@@ -64,14 +64,24 @@ export interface TaskData {
   payload: string;
 }
 
-/** KEYS: alive, results, notify; ARGV: message. Returns 0 when the pool is gone (the outcome is dropped). */
+/**
+ * KEYS: alive, results, notify; ARGV: message, notice. Returns 0 when the
+ * pool is gone (the outcome is dropped). The notice is the message itself
+ * when it is small (NOTICE_MAX): the pool settles the call from it at once,
+ * and reads the list (where the outcome is kept until then, for a notice
+ * lost while reconnecting) later, off the caller's path. Else it is empty:
+ * read the list.
+ */
 export const DELIVER_SCRIPT = `
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ttl)
-redis.call('PUBLISH', KEYS[3], '')
+redis.call('PUBLISH', KEYS[3], ARGV[2])
 return 1`;
+
+/** The largest outcome that travels in its notice too. */
+export const NOTICE_MAX = 16 * 1024;
 
 /** One outcome: the BullMQ job id, ok or not, then the dumped value or error. */
 export function encodeOutcome(jobId: string, ok: boolean, data: Uint8Array): Buffer {
