@@ -1014,6 +1014,22 @@ describe("map over long chunks of numbers (they travel as float64s both ways)", 
       }
     });
 
+    test(`a typed array is mapped as it is, long or short, in chunks of any size (${method})`, HANG, async () => {
+      const pool = new Pool({ processes: 2, context: method });
+      try {
+        for (const input of [Float64Array.from(range(5_000), (x) => x - 0.5), Int32Array.from(range(5_000)), new Uint8Array([1, 2, 3])]) {
+          for (const chunksize of [1, 7, undefined]) {
+            const out = await pool.map(targets.sqrSync, input, chunksize === undefined ? undefined : { chunksize });
+            assert.ok(Array.isArray(out));
+            assert.deepEqual(out, Array.from(input, (x) => x * x), `${input.constructor.name} chunksize ${chunksize}`);
+          }
+        }
+        assert.deepEqual(await pool.map(targets.typeOf, new BigInt64Array([1n, 2n])), ["bigint", "bigint"]);
+      } finally {
+        await pool.terminate();
+      }
+    });
+
     test(`the mapped function sees plain numbers, and a mixed input travels as it is (${method})`, HANG, async () => {
       const pool = new Pool({ processes: 2, context: method });
       try {

@@ -11,7 +11,7 @@
  */
 import { locateFunction, type FunctionRef } from "../functionRefs.ts";
 import { handled } from "../waiting.ts";
-import { ApplyJob, IMapJob, MapJob, type Job, type PoolCore } from "./jobs.ts";
+import { ApplyJob, IMapJob, MapJob, type Job, type MapItems, type PoolCore } from "./jobs.ts";
 import { applyPayload, TaskKind } from "./protocol.ts";
 import { MapResult, settle, type AsyncResult, type IMapIterator } from "./results.ts";
 import {
@@ -140,12 +140,13 @@ export abstract class PoolCalls implements PoolCore {
 
   #mapAsyncCall<R>(kind: TaskKind, fn: Fn, iterable: Items<unknown>, options: MapAsyncOptions<R> | number | undefined): MapResult<R> {
     const { opts, fnId } = this.#prepareCall(fn, iterable, options);
-    const start = (items: unknown[], jobOptions: MapAsyncOptions<R>): MapJob<R> => {
+    const start = (items: MapItems, jobOptions: MapAsyncOptions<R>): MapJob<R> => {
       const job = new MapJob<R>(this, fnId, kind, items, opts.chunksize ?? defaultChunksize(items.length, this.workerCount), jobOptions);
       this.submit(job);
       return job;
     };
-    if (!isAsyncIterable(iterable)) return start(Array.isArray(iterable) ? iterable : [...iterable], opts).result;
+    // A typed array is taken as it is (spreading one goes through its iterator: slow for long ones).
+    if (!isAsyncIterable(iterable)) return start(Array.isArray(iterable) || isTypedArray(iterable) ? iterable : [...iterable], opts).result;
     // An async input is read whole first, as Python reads a map's input (map needs its length).
     // The result returned now has the callbacks; the job made once the input is read settles it.
     const { callback, errorCallback, ...jobOptions } = opts;
@@ -166,4 +167,8 @@ export abstract class PoolCalls implements PoolCore {
     this.submit(job);
     return job.iterator;
   }
+}
+
+function isTypedArray(value: unknown): value is MapItems {
+  return ArrayBuffer.isView(value) && !(value instanceof DataView);
 }

@@ -51,6 +51,9 @@ export interface PoolCore {
  */
 const NUMBER_CHUNK = 1024;
 
+/** A map's input: an array, or a typed array (its chunks are slices of it). */
+export type MapItems = unknown[] | (ArrayLike<unknown> & { slice(start: number, end: number): ArrayLike<unknown> });
+
 /** One pool call: makes tasks, receives their outcomes. */
 export abstract class Job {
   settled = false;
@@ -149,7 +152,7 @@ export class ApplyJob<R> extends Job {
 export class MapJob<R> extends Job {
   readonly result: MapResult<R>;
   override readonly copiesResults = true;
-  readonly #items: unknown[];
+  readonly #items: MapItems;
   /** Made at the first result, of doubles when that result is (no change of element kind halfway). */
   #values: R[] | undefined;
   readonly #chunksize: number;
@@ -160,7 +163,7 @@ export class MapJob<R> extends Job {
   #done = 0;
   #firstError: { error: unknown } | undefined;
 
-  constructor(pool: PoolCore, fnId: number, kind: TaskKind, items: unknown[], chunksize: number, options: MapAsyncOptions<R>) {
+  constructor(pool: PoolCore, fnId: number, kind: TaskKind, items: MapItems, chunksize: number, options: MapAsyncOptions<R>) {
     super(pool, fnId, options);
     this.result = new MapResult<R>(options);
     this.#items = items;
@@ -416,7 +419,7 @@ export class IMapJob<R> extends Job {
 }
 
 /** items[start, end) as a Float64Array when they are that many numbers, else undefined. */
-function numbersFrom(items: unknown[], start: number, end: number): Float64Array | undefined {
+function numbersFrom(items: MapItems, start: number, end: number): Float64Array | undefined {
   if (end - start < NUMBER_CHUNK) return undefined;
   for (let i = start; i < end; i++) if (typeof items[i] !== "number") return undefined;
   const numbers = new Float64Array(end - start);
