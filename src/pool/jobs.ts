@@ -44,10 +44,11 @@ export interface PoolCore {
 }
 
 /**
- * From this many items a chunk of numbers travels as a Float64Array: no
- * array of them is made on either side (V8 puts arrays this size in pages
- * of their own, which it maps afresh each time; on a VM whose page faults
- * are slow that was a third of a map's time).
+ * From this many items a chunk of numbers travels as a Float64Array: copied
+ * as bytes both ways, with no array of them made in the worker nor for the
+ * results on their way back. Past ~16,000 elements V8 gives an array pages
+ * of its own, mapped afresh each time: on a VM whose page faults are slow
+ * those arrays were a third of a default-chunksize map's time.
  */
 const NUMBER_CHUNK = 1024;
 
