@@ -559,6 +559,18 @@ const EMPTY = new Uint8Array(0);
 const scratchNumber = new Float64Array(1);
 const scratchBytes = new Uint8Array(scratchNumber.buffer);
 
+/** The float64 at bytes[at, at + 8), whatever its alignment. */
+export function readFloat64(bytes: Uint8Array, at: number): number {
+  for (let i = 0; i < 8; i++) scratchBytes[i] = bytes[at + i]!;
+  return scratchNumber[0]!;
+}
+
+/** Write `value` as a float64 at bytes[at, at + 8), whatever its alignment. */
+export function writeFloat64(bytes: Uint8Array, at: number, value: number): void {
+  scratchNumber[0] = value;
+  for (let i = 0; i < 8; i++) bytes[at + i] = scratchBytes[i]!;
+}
+
 /** Encode `value` as one message. Throws SerializationError (path from `root`) for what cannot travel. */
 export function encodeMessage(value: unknown, root = "value"): Message {
   switch (typeof value) {
@@ -613,8 +625,7 @@ export const DUMPED: unique symbol = Symbol("dumped");
 export function decodeValueAt(tag: number, bytes: Uint8Array, at: number, end: number, owned: boolean): unknown {
   switch (tag) {
     case MessageTag.Number:
-      for (let i = 0; i < 8; i++) scratchBytes[i] = bytes[at + i]!;
-      return scratchNumber[0];
+      return readFloat64(bytes, at);
     case MessageTag.String:
       return fromUtf8.decode(bytes.subarray(at, end));
     case MessageTag.Bytes:

@@ -29,7 +29,7 @@
 import { Channel, type ChannelState, type Outgoing } from "../channel.ts";
 import { MaybeEncodingError } from "../errors.ts";
 import type { FunctionRef } from "../functionRefs.ts";
-import { decodeValueAt, DUMPED, dumps, float64sAt, encodeMessage, loads, loadsIfImported, MessageTag, reduce, travelling, type Message, type Reduction } from "../reduction.ts";
+import { decodeValueAt, DUMPED, dumps, float64sAt, encodeMessage, loads, loadsIfImported, MessageTag, readFloat64, reduce, travelling, writeFloat64, type Message, type Reduction } from "../reduction.ts";
 
 /** What a task asks the worker to do with its function. */
 export const TaskKind = {
@@ -145,9 +145,6 @@ function bodyOf(header: ResultHeader): Uint8Array {
   return header.bytes.subarray(header.at + RESULT_HEADER, header.end);
 }
 
-const scratchFloat = new Float64Array(1);
-const scratchFloatBytes = new Uint8Array(scratchFloat.buffer);
-
 /**
  * A worker's task outcomes as Results messages, written in place in the
  * result channel (one writer per worker, set to each outcome in turn: a
@@ -211,16 +208,6 @@ export class OutcomeWriter implements Outgoing {
     if (this.#number === null) bytes.set(this.#encoded, at + RESULT_HEADER + 8);
     else writeFloat64(bytes, at + RESULT_HEADER + 8, this.#number);
   }
-}
-
-function readFloat64(bytes: Uint8Array, at: number): number {
-  for (let i = 0; i < 8; i++) scratchFloatBytes[i] = bytes[at + i]!;
-  return scratchFloat[0]!;
-}
-
-function writeFloat64(bytes: Uint8Array, at: number, value: number): void {
-  scratchFloat[0] = value;
-  for (let i = 0; i < 8; i++) bytes[at + i] = scratchFloatBytes[i]!;
 }
 
 export interface Outcome {
