@@ -623,6 +623,24 @@ export class Channel {
     return yield* this.#counted(this.#until(deadline, endOfStream, blocking, () => this.#takeSteps()));
   }
 
+  /**
+   * Whether a message is there, or comes within `ms` (at most a blocking
+   * spin's length), watched awake. It allocates nothing, where a wait built
+   * from steps allocates a few generators: a reader that looks again and
+   * again (a manager watching its clients between requests) makes no
+   * garbage to collect.
+   */
+  arrivesWithin(ms: number): boolean {
+    const seq = Atomics.load(this.#words, PUT_SEQ);
+    if (this.#available()) return true;
+    return ms > 0 && this.#spin(seq, Math.min(ms, SPIN_MS.blocking)) && this.#available();
+  }
+
+  /** What pollSteps() says with no time left (a message, or the end of the stream), without building the wait. */
+  pollNow(): boolean {
+    return this.#available() || this.#gone("write", this.#probeDue());
+  }
+
   /** Wait until there is a message or the end of the stream (true), or `deadline` passes (false); consumes nothing. */
   *pollSteps(deadline: number, blocking: boolean): Steps<boolean> {
     return yield* this.#counted(this.#pollSteps(deadline, blocking));

@@ -7,9 +7,9 @@
  *
  * Talks to: reduction.ts (message codec), channel.ts (Pipe), listener.ts.
  */
-import { Channel, type ChannelState, type End, type Holder } from "./channel.ts";
+import { Channel, type ChannelState, type End, type Holder, type Outgoing } from "./channel.ts";
 import { BufferTooShort, TimeoutError, abortError, checkBoolean } from "./errors.ts";
-import { abandon, decodeMessage, decodeMessageSync, encodeMessage, MessageTag, reduce, travelling, type Message, type Reduction } from "./reduction.ts";
+import { abandon, decodeMessage, decodeMessageSync, decodeValueAt, DUMPED, encodeMessage, stringRecord, MessageTag, reduce, travelling, type Message, type Reduction } from "./reduction.ts";
 import { deadlineOf, me, runAsync, runSync } from "./synchronize.ts";
 import { handled, parseWait, type Wait } from "./waiting.ts";
 
@@ -26,6 +26,8 @@ export interface Transport {
   readonly writable: boolean;
   /** Hand one message to the peer; never waits. Throws BrokenPipeError when the peer has gone. */
   write(message: Message): void;
+  /** send() of a string, where the transport has a cheaper way than encodeMessage's buffer. */
+  writeString?(value: string): void;
   /**
    * The next message, or undefined when `timeout` (ms, null: none) passes
    * first. Rejects with EOFError once the peer has gone and nothing is left,
@@ -37,11 +39,39 @@ export interface Transport {
   /** Whether a message, or the end of the stream, is there to read within `timeout`; consumes nothing. */
   poll(timeout: number | null, signal?: AbortSignal): Promise<boolean>;
   pollSync(timeout: number | null): boolean;
+  /**
+   * The next message's value if one is there now, without waiting: an
+   * Undecoded when decoding it must import modules; NOTHING when none is
+   * there. Transports that cannot tell without waiting (sockets) leave it out.
+   */
+  takeNow?(): unknown;
   close(): void;
   /** How this end travels to another process; throws if it cannot. */
   reduction(): Reduction;
   /** The receiver of `reduction()`'s state is gone (see reduction.ts `abandon`). */
   abandon?(state: unknown): void;
+}
+
+let takeNow: (connection: Connection<unknown, unknown>) => unknown;
+
+/** What receiveNow() gives when no message is there. */
+export const NOTHING: unique symbol = Symbol("multiproc.nothing");
+
+/** A message Transport.takeNow() took whose value must wait for modules to import. */
+class Undecoded {
+  constructor(readonly message: Message) {}
+}
+
+/**
+ * @internal The next value if its message is there now, without the
+ * Promises and the wait that recv() builds: a request loop that serves one
+ * message after another makes little garbage. A Promise only when decoding
+ * must import modules; NOTHING when no message is there, or the transport
+ * cannot tell without waiting (sockets).
+ */
+export function receiveNow<R>(connection: Connection<unknown, R>): R | Promise<R> | typeof NOTHING {
+  const taken = takeNow(connection as Connection<unknown, unknown>);
+  return taken instanceof Undecoded ? (decodeMessage(taken.message) as Promise<R>) : (taken as R | typeof NOTHING);
 }
 
 /** A message split back into its tag and payload (see FRAME). */
@@ -110,7 +140,9 @@ export class Connection<S = unknown, R = S> implements Disposable {
 
   /** Send a value (structured clone, plus everything reduction.ts carries); never waits. */
   send(value: S): void {
-    this.#writer().write(encodeMessage(value));
+    const transport = this.#writer();
+    if (typeof value === "string" && transport.writeString) transport.writeString(value);
+    else transport.write(encodeMessage(value));
   }
 
   /** Send bytes as one message: `buffer[offset, offset + size)`. */
@@ -179,7 +211,8 @@ export class Connection<S = unknown, R = S> implements Disposable {
   }
 
   pollSync(timeout: number | null = 0): boolean {
-    const { timeout: limit } = parseWait(timeout);
+    // A plain number of milliseconds skips parseWait's objects: a reader may poll in a tight loop.
+    const limit = typeof timeout === "number" && timeout >= 0 && timeout < Infinity ? timeout : parseWait(timeout).timeout;
     return this.#reader().pollSync(limit === null ? null : Math.max(0, limit));
   }
 
@@ -192,6 +225,13 @@ export class Connection<S = unknown, R = S> implements Disposable {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  static {
+    takeNow = (connection) => {
+      const transport = connection.#reader();
+      return transport.takeNow ? transport.takeNow() : NOTHING;
+    };
   }
 
   toString(): string {
@@ -238,10 +278,14 @@ class ChannelTransport implements Transport {
     unclosed.register(this, this.#holds, this);
   }
 
-  write(message: Message): void {
+  write(message: Message | Outgoing): void {
     const outbox = this.#outbox!;
     outbox.checkReaders();
     outbox.tryWrite(message, false);
+  }
+
+  writeString(value: string): void {
+    this.write(stringRecord(value) ?? encodeMessage(value));
   }
 
   read(timeout: number | null, signal?: AbortSignal): Promise<Message | undefined> {
@@ -264,8 +308,25 @@ class ChannelTransport implements Transport {
 
   pollSync(timeout: number | null): boolean {
     const inbox = this.#inbox!;
-    return inbox.count() > 0 || runSync(inbox.pollSteps(deadlineOf(timeout), true));
+    if (timeout === 0) return inbox.pollNow();
+    return inbox.arrivesWithin(timeout ?? Infinity) || runSync(inbox.pollSteps(deadlineOf(timeout), true));
   }
+
+  takeNow(): unknown {
+    this.#inbox!.drain(1, this.#takeInPlace);
+    const taken = this.#taken;
+    this.#taken = NOTHING;
+    return taken;
+  }
+
+  #taken: unknown = NOTHING;
+
+  /** Decodes a message where it lies in the ring (no copy), unless it names modules to import: those are copied out. */
+  readonly #takeInPlace = (tag: number, bytes: Uint8Array, at: number, length: number): boolean => {
+    const value = decodeValueAt(tag, bytes, at, at + length, false);
+    this.#taken = value === DUMPED ? new Undecoded({ tag, payload: bytes.slice(at, at + length) }) : value;
+    return false;
+  };
 
   /** Connection calls it once. The channels' mappings and descriptors go at once when no other end here uses them (see Channel.use). */
   close(): void {

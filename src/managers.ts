@@ -23,7 +23,7 @@
  * Talks to: managers/proxy.ts (client side), managers/protocol.ts (wire),
  * managers/referents.ts (standard types), listener.ts, process.ts, pool.ts.
  */
-import { Pipe, type Connection } from "./connection.ts";
+import { NOTHING, Pipe, receiveNow, type Connection } from "./connection.ts";
 import { ProcessError, TimeoutError } from "./errors.ts";
 import { registerTarget } from "./functionRefs.ts";
 import { Client, Listener, type Address, type BoundAddress } from "./listener.ts";
@@ -411,7 +411,7 @@ export class Server {
   readonly #objects = new Map<string, Entry>();
   readonly #connections = new Set<Connection<Reply | string, Request | string>>();
   /** The connections that are shared-memory Pipes (local clients). */
-  readonly #pipes = new Set<Connection<Reply | string, Request | string>>();
+  readonly #pipes: Array<Connection<Reply | string, Request | string>> = [];
   #nextObject = 1;
   #nextCaller = 1;
   #closed = false;
@@ -463,22 +463,24 @@ export class Server {
    * shared-memory Pipe, watched awake for a moment after each request (a
    * client making one call after another sends its next within
    * microseconds; a sleep and a wake through the event loop cost far
-   * more), HOT_RUN requests at most before the event loop gets a turn.
+   * more), for HOT_RUN_MS at most before the event loop gets a turn.
    */
   async #serve(connection: Connection<Reply | string, Request | string>, pipe = false): Promise<void> {
     const caller = this.#nextCaller++;
     this.#connections.add(connection);
-    if (pipe) this.#pipes.add(connection);
-    let run = 0;
+    if (pipe) this.#pipes.push(connection);
+    let hotSince = performance.now();
     try {
       while (!this.#closed) {
+        let next: Request | string | Promise<Request | string> | typeof NOTHING = NOTHING;
         if (pipe && this.#hot(connection)) {
-          if (++run >= HOT_RUN) {
-            run = 0;
+          if (performance.now() - hotSince >= HOT_RUN_MS) {
             await turn();
+            hotSince = performance.now();
           }
-        } else run = 0;
-        const request = unpack(await connection.recv());
+          next = receiveNow(connection);
+        } else hotSince = performance.now();
+        const request = unpack(next === NOTHING ? await connection.recv() : next instanceof Promise ? await next : next);
         if (!Array.isArray(request) || typeof request[0] !== "number") throw new TypeError("not a manager request");
         // A method that returns a Promise (a Lock's acquire, a Queue's put) replies from a microtask: let those
         // that settled already reply before the spin below, or the client waits out the spin for its answer.
@@ -488,7 +490,7 @@ export class Server {
       // The client left, or spoke something else: only its connection ends.
     } finally {
       this.#connections.delete(connection);
-      this.#pipes.delete(connection);
+      if (pipe) this.#pipes.splice(this.#pipes.indexOf(connection), 1);
       connection.close();
     }
   }
@@ -499,7 +501,10 @@ export class Server {
     const until = performance.now() + HOT_SPIN_MS;
     do {
       if (connection.pollSync(0)) return true;
-      for (const other of this.#pipes) if (other !== connection && other.pollSync(0)) return false;
+      for (let i = 0; i < this.#pipes.length; i++) {
+        const other = this.#pipes[i]!;
+        if (other !== connection && other.pollSync(0)) return false;
+      }
     } while (performance.now() < until);
     return false;
   }
@@ -597,8 +602,12 @@ export class Server {
 
 /** How long the server watches a client's Pipe awake after a request (ms); past it the client's next request wakes the event loop. */
 const HOT_SPIN_MS = 0.05;
-/** Requests served from one Pipe in a row before the event loop runs (other clients, timers, settled waits). */
-const HOT_RUN = 64;
+/**
+ * How long one Pipe's requests are served in a row before the event loop runs (other clients, timers, settled
+ * waits), ms. A turn of the loop costs its client a wake from sleep (hundreds of microseconds on a VM), so not
+ * after every few dozen requests.
+ */
+const HOT_RUN_MS = 2;
 
 function turn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

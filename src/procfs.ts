@@ -26,27 +26,32 @@ export function isRunning(id: number): boolean {
   return startTimeOf(id) !== undefined;
 }
 
-const LOAD_SAMPLE_MS = 100;
+const LOAD_SAMPLE_MS = 50;
 let loadSampledAt = -Infinity;
-let idleCore = false;
+let busySamples = 0;
 
 /**
  * Whether the machine has a core for every runnable thread (the caller and
- * the peer it would wait for included), sampled at most every
- * LOAD_SAMPLE_MS. Waiting awake for a peer pays only when the peer has a
- * core of its own; on a saturated machine the spin takes the core the peer
- * needs.
+ * the peer it would wait for included), judged from the kernel's count of
+ * runnable threads, sampled at most every LOAD_SAMPLE_MS. Waiting awake for
+ * a peer pays only when the peer has a core of its own; on a saturated
+ * machine the spin takes the core the peer needs. One sample over the count
+ * says little: a garbage collector's helper threads or a daemon's tick make
+ * it jump for a moment (on a 2-core machine with two processes talking,
+ * a third of single samples read 3 or more). Only two in a row say busy.
  */
 export function coresToSpare(): boolean {
   const now = performance.now();
-  if (now - loadSampledAt < LOAD_SAMPLE_MS) return idleCore;
+  if (now - loadSampledAt < LOAD_SAMPLE_MS) return busySamples < 2;
   loadSampledAt = now;
+  let busy = true;
   try {
     const stat = readFileSync("/proc/stat", "latin1");
     const at = stat.indexOf("procs_running ");
-    idleCore = at >= 0 && Number.parseInt(stat.slice(at + 14), 10) <= builtin("node:os").availableParallelism();
+    busy = at < 0 || Number.parseInt(stat.slice(at + 14), 10) > builtin("node:os").availableParallelism();
   } catch {
-    idleCore = false;
+    // No /proc: assume the worst, as a saturated machine.
   }
-  return idleCore;
+  busySamples = busy ? busySamples + 1 : 0;
+  return busySamples < 2;
 }

@@ -22,6 +22,7 @@
  */
 
 import type { Server, Socket } from "node:net";
+import type { Outgoing } from "./channel.ts";
 import { FunctionLookupError, importModule, isImported, loadFunctionSync, locateFunction, type FunctionRef } from "./functionRefs.ts";
 import { libraryErrors, SerializationError } from "./errors.ts";
 import { builtin, isLibraryOwn, libraryOwn, sameLibraryVersion, shared } from "./runtime.ts";
@@ -594,6 +595,37 @@ export function encodeMessage(value: unknown, root = "value"): Message {
   }
   return { tag: MessageTag.Dumped, payload: dumps(value, { root }).data };
 }
+
+/**
+ * encodeMessage's string case for a shared-memory channel: the record
+ * that writes the string straight into the ring (TextEncoder.encode
+ * makes a buffer per call, about 1 µs; encodeInto a tenth of it).
+ * Undefined for a string UTF-8 cannot carry. One record serves every
+ * write: a channel write fills it at once.
+ */
+export function stringRecord(value: string): Outgoing | undefined {
+  if (!(value as WellFormed).isWellFormed()) return undefined;
+  return reusedStringRecord.of(value);
+}
+
+class StringRecord implements Outgoing {
+  readonly tag = MessageTag.String;
+  length = 0;
+  #value = "";
+
+  of(value: string): this {
+    this.#value = value;
+    this.length = Buffer.byteLength(value);
+    return this;
+  }
+
+  fill(bytes: Uint8Array, at: number): void {
+    utf8.encodeInto(this.#value, bytes.subarray(at, at + this.length));
+    this.#value = "";
+  }
+}
+
+const reusedStringRecord = new StringRecord();
 
 /**
  * A plain array with only numbers in it (no holes): such arrays travel as

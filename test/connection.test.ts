@@ -287,6 +287,21 @@ describe("Pipe in one process", { timeout: SUITE_MS }, () => {
     a.close();
     b.close();
   });
+
+  test("strings are written straight into the ring: every UTF-8 length, across the ring's end, arrive unchanged", async () => {
+    const [a, b] = Pipe();
+    // Enough traffic that records wrap around the end of the ring, in 1-, 2-, 3- and 4-byte characters.
+    const strings: string[] = [];
+    for (let i = 0; i < 3000; i++) strings.push(["a", "é", "€", "😀"][i % 4]!.repeat(i % 97) + String(i));
+    for (let round = 0; round < 3; round++) {
+      for (const value of strings) a.send(value);
+      for (const value of strings) assert.equal(await b.recv(HANG_MS), value);
+    }
+    a.send("");
+    assert.equal(b.recvSync(HANG_MS), "");
+    a.close();
+    b.close();
+  });
 });
 
 for (const method of methods) {

@@ -17,7 +17,7 @@
  * Talks to: protocol.ts (messages), listener.ts (Client), connection.ts
  * (Pipe), reduction.ts (proxies travel).
  */
-import { Pipe, type Connection } from "../connection.ts";
+import { NOTHING, Pipe, receiveNow, type Connection } from "../connection.ts";
 import { EOFError } from "../errors.ts";
 import { Client, refSocket, type Address, type BoundAddress } from "../listener.ts";
 import { reduce, travelling, type Reduction } from "../reduction.ts";
@@ -111,8 +111,28 @@ export class Session {
     // A lone prompt call over the Pipe waits for its reply blocking, for a moment: the server's write then wakes
     // this thread directly (or finds it spinning), where an async wait costs a wake of the waiter thread and one of
     // the event loop. The read below then finds the reply at once.
-    if (prompt && this.#local && !this.#reading && this.#pending.size === 1 && coresToSpare()) connection.pollSync(PROMPT_WAIT_MS);
+    if (prompt && this.#local && !this.#reading && this.#pending.size === 1 && coresToSpare() && connection.pollSync(PROMPT_WAIT_MS)) {
+      try {
+        const reply = receiveNow(connection);
+        if (reply instanceof Promise) {
+          reply.then((arrived) => this.#arrived(arrived), (err: unknown) => this.#die(err));
+          return;
+        }
+        if (reply !== NOTHING) {
+          this.#arrived(reply);
+          return;
+        }
+      } catch (err) {
+        this.#die(err);
+        return;
+      }
+    }
     if (!this.#reading) void this.#read(connection);
+  }
+
+  #arrived(received: Reply | string): void {
+    const reply = unpack(received);
+    this.#settle(reply[0], reply);
   }
 
   #connect(): Promise<Connection<Request | string, Reply | string>> {
@@ -154,8 +174,7 @@ export class Session {
     refSocket(connection as Connection<never, never>, true);
     try {
       while (this.#pending.size > 0) {
-        const reply = unpack(await connection.recv());
-        this.#settle(reply[0], reply);
+        this.#arrived(await connection.recv());
       }
     } catch (err) {
       this.#die(err);
