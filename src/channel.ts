@@ -114,6 +114,8 @@ const LOCK_SPINS = 400;
  * reader owns its thread; an async one keeps its event loop short.
  */
 const SPIN_MS = { blocking: 0.05, async: 0.01 } as const;
+/** pollNow() looks whether a liveness probe is due once in this many calls (a power of two). */
+const PROBE_EVERY = 64;
 
 export type End = "read" | "write";
 
@@ -591,11 +593,14 @@ export class Channel {
    * bytes[at, at + length), only for the length of the call, and returns
    * false to stop after that one. Returns how many it saw (all consumed).
    * For a reader of many small messages: it pays for the lock once, and
-   * allocates nothing per message.
+   * allocates nothing per message. `waitForLock` false: 0 when another
+   * reader holds the lock, rather than wait (an async read in this very
+   * thread may hold it across an await, and would never let go).
    */
-  drain(max: number, visit: Visit): number {
+  drain(max: number, visit: Visit, waitForLock = true): number {
     if (!this.#available()) return 0;
-    this.#readers.lock.acquireSync();
+    if (waitForLock) this.#readers.lock.acquireSync();
+    else if (!this.#readLock.tryAcquire()) return 0;
     let count = 0;
     this.#visit = visit;
     try {
@@ -638,8 +643,11 @@ export class Channel {
 
   /** What pollSteps() says with no time left (a message, or the end of the stream), without building the wait. */
   pollNow(): boolean {
-    return this.#available() || this.#gone("write", this.#probeDue());
+    // The clock is read (for a due liveness probe) once in PROBE_EVERY calls: a reader may call this in a tight loop.
+    return this.#available() || this.#gone("write", (++this.#pollsNow & (PROBE_EVERY - 1)) === 0 && this.#probeDue());
   }
+
+  #pollsNow = 0;
 
   /** Wait until there is a message or the end of the stream (true), or `deadline` passes (false); consumes nothing. */
   *pollSteps(deadline: number, blocking: boolean): Steps<boolean> {

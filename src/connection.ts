@@ -9,7 +9,7 @@
  */
 import { Channel, type ChannelState, type End, type Holder, type Outgoing } from "./channel.ts";
 import { BufferTooShort, TimeoutError, abortError, checkBoolean } from "./errors.ts";
-import { abandon, decodeMessage, decodeMessageSync, decodeValueAt, DUMPED, encodeMessage, stringRecord, MessageTag, reduce, travelling, type Message, type Reduction } from "./reduction.ts";
+import { abandon, decodeMessage, decodeMessageSync, decodeValueAt, DUMPED, encodeMessage, loadsIfImported, stringRecord, MessageTag, reduce, travelling, type Message, type Reduction } from "./reduction.ts";
 import { deadlineOf, me, runAsync, runSync } from "./synchronize.ts";
 import { handled, parseWait, type Wait } from "./waiting.ts";
 
@@ -42,7 +42,8 @@ export interface Transport {
   /**
    * The next message's value if one is there now, without waiting: an
    * Undecoded when decoding it must import modules; NOTHING when none is
-   * there. Transports that cannot tell without waiting (sockets) leave it out.
+   * there, or another read holds the inbox. Transports that cannot tell
+   * without waiting (sockets) leave it out.
    */
   takeNow?(): unknown;
   close(): void;
@@ -66,8 +67,8 @@ class Undecoded {
  * @internal The next value if its message is there now, without the
  * Promises and the wait that recv() builds: a request loop that serves one
  * message after another makes little garbage. A Promise only when decoding
- * must import modules; NOTHING when no message is there, or the transport
- * cannot tell without waiting (sockets).
+ * must import modules; NOTHING when no message is there, another read
+ * holds the inbox, or the transport cannot tell without waiting (sockets).
  */
 export function receiveNow<R>(connection: Connection<unknown, R>): R | Promise<R> | typeof NOTHING {
   const taken = takeNow(connection as Connection<unknown, unknown>);
@@ -313,7 +314,7 @@ class ChannelTransport implements Transport {
   }
 
   takeNow(): unknown {
-    this.#inbox!.drain(1, this.#takeInPlace);
+    this.#inbox!.drain(1, this.#takeInPlace, false);
     const taken = this.#taken;
     this.#taken = NOTHING;
     return taken;
@@ -321,10 +322,16 @@ class ChannelTransport implements Transport {
 
   #taken: unknown = NOTHING;
 
-  /** Decodes a message where it lies in the ring (no copy), unless it names modules to import: those are copied out. */
+  /** Decodes a message where it lies in the ring (no copy), unless it is dumped: that is copied out, and waits only if it names modules not imported yet. */
   readonly #takeInPlace = (tag: number, bytes: Uint8Array, at: number, length: number): boolean => {
     const value = decodeValueAt(tag, bytes, at, at + length, false);
-    this.#taken = value === DUMPED ? new Undecoded({ tag, payload: bytes.slice(at, at + length) }) : value;
+    if (value !== DUMPED) {
+      this.#taken = value;
+    } else {
+      const payload = bytes.slice(at, at + length);
+      const decoded = loadsIfImported(payload);
+      this.#taken = decoded ? decoded.value : new Undecoded({ tag, payload });
+    }
     return false;
   };
 

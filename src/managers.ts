@@ -371,6 +371,16 @@ export async function runManagerServer(
 
 registerTarget(import.meta, libraryOwn(runManagerServer));
 
+/** A client the server serves, and the caller id its calls run as (whose RLock a release may let go). */
+interface Client {
+  readonly connection: Connection<Reply | string, Request | string>;
+  readonly caller: number;
+  /** Its loop has taken a request it has not served yet, across an await: no other loop may take the next one. */
+  holding: boolean;
+  /** Settles once a request of this client that another loop took is decoded and served: the next waits for it. */
+  decoding: Promise<void> | undefined;
+}
+
 interface Entry {
   object: unknown;
   typeid: string;
@@ -411,7 +421,7 @@ export class Server {
   readonly #objects = new Map<string, Entry>();
   readonly #connections = new Set<Connection<Reply | string, Request | string>>();
   /** The connections that are shared-memory Pipes (local clients). */
-  readonly #pipes: Array<Connection<Reply | string, Request | string>> = [];
+  readonly #pipes: Client[] = [];
   #nextObject = 1;
   #nextCaller = 1;
   #closed = false;
@@ -460,53 +470,130 @@ export class Server {
 
   /**
    * Answer one client's requests in order. `pipe`: the connection is a
-   * shared-memory Pipe, watched awake for a moment after each request (a
-   * client making one call after another sends its next within
-   * microseconds; a sleep and a wake through the event loop cost far
-   * more), for HOT_RUN_MS at most before the event loop gets a turn.
+   * shared-memory Pipe. After each request this loop watches every Pipe
+   * client awake for a moment (a client making one call after another sends
+   * its next within microseconds; a sleep and a wake through the event loop
+   * cost far more) and serves whichever sends first: its own, or another's
+   * whose loop sleeps. With a producer and a consumer both calling, the
+   * server stays awake for both. For HOT_RUN_MS at most before the event
+   * loop gets a turn. A request is always served whole before the next one
+   * of its client is taken (or, while it is decoded, its client is marked):
+   * each client's requests are served in the order it sent them.
    */
   async #serve(connection: Connection<Reply | string, Request | string>, pipe = false): Promise<void> {
-    const caller = this.#nextCaller++;
+    const client: Client = { connection, caller: this.#nextCaller++, holding: false, decoding: undefined };
     this.#connections.add(connection);
-    if (pipe) this.#pipes.push(connection);
+    if (pipe) this.#pipes.push(client);
     let hotSince = performance.now();
     try {
       while (!this.#closed) {
-        let next: Request | string | Promise<Request | string> | typeof NOTHING = NOTHING;
-        if (pipe && this.#hot(connection)) {
-          if (performance.now() - hotSince >= HOT_RUN_MS) {
-            await turn();
-            hotSince = performance.now();
-          }
+        if (pipe && performance.now() - hotSince >= HOT_RUN_MS) {
+          await turn();
+          hotSince = performance.now();
+        }
+        let from = client;
+        let next = pipe ? this.#takeHot(client) : NOTHING;
+        if (next !== NOTHING) {
+          from = this.#takenFrom;
+        } else if (pipe) {
+          // Asleep in a poll, this loop holds no request of its client: a loop that is awake may serve them meanwhile.
+          await connection.poll(null);
+          while (client.decoding) await client.decoding;
+          hotSince = performance.now();
           next = receiveNow(connection);
-        } else hotSince = performance.now();
-        const request = unpack(next === NOTHING ? await connection.recv() : next instanceof Promise ? await next : next);
-        if (!Array.isArray(request) || typeof request[0] !== "number") throw new TypeError("not a manager request");
-        // A method that returns a Promise (a Lock's acquire, a Queue's put) replies from a microtask: let those
-        // that settled already reply before the spin below, or the client waits out the spin for its answer.
-        if (this.#handle(connection, caller, request)) await null;
+          // Nothing there: another loop took it (look again), or the stream ended (recv says so), or a request just came.
+          if (next === NOTHING && !connection.pollSync(0)) continue;
+        }
+        if (next === NOTHING) {
+          client.holding = true;
+          try {
+            next = await connection.recv();
+          } finally {
+            client.holding = false;
+          }
+        }
+        const release = next instanceof Promise ? this.#holdOrder(from) : undefined;
+        try {
+          if (this.#serveRequest(from, next instanceof Promise ? await next : next, client)) await null;
+        } finally {
+          release?.();
+        }
       }
     } catch {
       // The client left, or spoke something else: only its connection ends.
     } finally {
       this.#connections.delete(connection);
-      if (pipe) this.#pipes.splice(this.#pipes.indexOf(connection), 1);
+      if (pipe) this.#pipes.splice(this.#pipes.indexOf(client), 1);
       connection.close();
     }
   }
 
-  /** Whether `connection`'s next request arrives within HOT_SPIN_MS, watched awake; false at once when another Pipe client has one waiting (it is served first). */
-  #hot(connection: Connection<Reply | string, Request | string>): boolean {
-    if (!coresToSpare()) return false;
+  /** While a request taken from `from` is decoded (it names modules to import), its loop takes nothing: returns what lets it go on. */
+  #holdOrder(from: Client): () => void {
+    let release!: () => void;
+    from.decoding = new Promise<void>((resolve) => (release = resolve));
+    return () => {
+      from.decoding = undefined;
+      release();
+    };
+  }
+
+  /**
+   * Serve `from`'s request; true when its reply comes later (a method that
+   * returns a Promise, such as a Lock's acquire or a Queue's put, replies
+   * from a microtask: let those that settled already reply before the next
+   * spin, or their clients wait it out). A request that is not one ends that
+   * client's connection.
+   */
+  #serveRequest(from: Client, received: Request | string, own: Client): boolean {
+    let request: Request;
+    try {
+      request = unpack(received);
+      if (!Array.isArray(request) || typeof request[0] !== "number") throw new TypeError("not a manager request");
+    } catch (err) {
+      if (from === own) throw err;
+      from.connection.close();
+      return false;
+    }
+    return this.#handle(from.connection, from.caller, request);
+  }
+
+  /** Which client #takeHot() took its request from. */
+  #takenFrom!: Client;
+
+  /**
+   * The next request of `mine` or of another Pipe client whose loop sleeps,
+   * watched for awake for HOT_SPIN_MS (`mine` first); NOTHING when none
+   * came, or the machine has no core to spare for the watch. Sets
+   * #takenFrom.
+   */
+  #takeHot(mine: Client): Request | string | Promise<Request | string> | typeof NOTHING {
+    this.#takenFrom = mine;
+    if (!coresToSpare()) return NOTHING;
     const until = performance.now() + HOT_SPIN_MS;
     do {
-      if (connection.pollSync(0)) return true;
+      if (!mine.decoding) {
+        const next = receiveNow(mine.connection);
+        if (next !== NOTHING) return next;
+      }
       for (let i = 0; i < this.#pipes.length; i++) {
         const other = this.#pipes[i]!;
-        if (other !== connection && other.pollSync(0)) return false;
+        if (other === mine || other.holding || other.decoding) continue;
+        let theirs: Request | string | Promise<Request | string> | typeof NOTHING;
+        try {
+          theirs = receiveNow(other.connection);
+        } catch {
+          // What that client sent cannot be read: its own loop finds its connection closed and ends it.
+          other.connection.close();
+          continue;
+        }
+        if (theirs !== NOTHING) {
+          this.#takenFrom = other;
+          return theirs;
+        }
       }
     } while (performance.now() < until);
-    return false;
+    return NOTHING;
   }
 
   /** Serve one request; true when its reply comes later (the method returned a Promise). */

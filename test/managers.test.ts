@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import {
   AuthenticationError,
   BaseManager,
+  Client,
   SerializationError,
   BrokenBarrierError,
   EOFError,
@@ -258,6 +259,70 @@ describe("a SyncManager's types", { timeout: SUITE_MS }, () => {
     const l = await manager.list<number>();
     await Promise.all(Array.from({ length: 64 }, (_, i) => l.append(i)));
     assert.deepEqual(await l.toArray(), Array.from({ length: 64 }, (_, i) => i));
+  });
+
+  test("several processes calling at once: each one's calls are served in the order it sent them, none lost", async () => {
+    const list = await manager.list<[string, number]>();
+    const N = 3000;
+    const pool = new Pool(3);
+    try {
+      const answered = await Promise.all([
+        pool.apply(targets.appendInOrder, [list, "one at a time", N, 1]),
+        pool.apply(targets.appendInOrder, [list, "bursts of 7", N, 7]),
+        pool.apply(targets.appendInOrder, [list, "bursts of 64", N, 64]),
+      ]);
+      assert.deepEqual(answered, [N, N, N]);
+    } finally {
+      pool.close();
+      await pool.join();
+    }
+    const all = await list.toArray();
+    assert.equal(all.length, 3 * N);
+    for (const who of ["one at a time", "bursts of 7", "bursts of 64"]) {
+      assert.deepEqual(
+        all.filter(([from]) => from === who).map(([, i]) => i),
+        Array.from({ length: N }, (_, i) => i),
+        who,
+      );
+    }
+  });
+
+  test("a producer and a consumer in two processes share a Queue: every item arrives once, in order", async () => {
+    const queue = await manager.Queue<number>();
+    const N = 5000;
+    const pool = new Pool(2);
+    try {
+      const [got] = await Promise.all([pool.apply(targets.takeAll, [queue, N]), pool.apply(targets.putAll, [queue, N])]);
+      assert.deepEqual(got, Array.from({ length: N }, (_, i) => i));
+    } finally {
+      pool.close();
+      await pool.join();
+    }
+    assert.equal(await queue.qsize(), 0);
+  });
+
+  test("a local client that sends garbage over its Pipe loses only that Pipe; a busy client beside it is served throughout", async () => {
+    const list = await manager.list<[string, number]>();
+    const socket = await Client(manager.address!, { authkey: manager.authkey });
+    const [mine, theirs] = Pipe();
+    socket.send([0, "pipe", theirs]);
+    const [id, outcome] = JSON.parse((await socket.recv(HANG_MS)) as string) as number[];
+    assert.deepEqual([id, outcome], [0, 0], "the server took the Pipe");
+    theirs.close();
+    socket.close();
+    const pool = new Pool(1);
+    try {
+      const busy = pool.apply(targets.appendInOrder, [list, "busy", 3000, 1]);
+      while ((await list.length()) < 100) await new Promise((resolve) => setTimeout(resolve, 5));
+      mine.send("not a request at all");
+      await assert.rejects(mine.recv(HANG_MS), EOFError);
+      assert.equal(await busy, 3000);
+    } finally {
+      mine.close();
+      pool.close();
+      await pool.join();
+    }
+    assert.equal(await list.length(), 3000);
   });
 
   test("printing a proxy says what it is and where it lives", async () => {
