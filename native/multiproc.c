@@ -22,6 +22,8 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <poll.h>
+#include <time.h>
 #ifdef __linux__
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -450,12 +452,96 @@ static napi_value listen_socket(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * Read what a connected socket has, for a caller that waits for an answer
+ * with its own thread (a manager's client, or its server watching a client
+ * awake): recv without blocking, again and again for `spin_us`
+ * microseconds, then poll up to `timeout_ms`. The event loop's wake from
+ * epoll costs tens of microseconds on a VM, more than a loopback round
+ * trip. Returns the bytes read (> 0), 0 at the end of the stream, or -errno
+ * (-EAGAIN: nothing came). libuv's own later read of the socket then finds
+ * nothing, which it takes in stride.
+ */
+static napi_value socket_read(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) return make_int(env, -EINVAL);
+  int32_t fd = -1, spin_us = 0, timeout_ms = 0;
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  void *data = NULL;
+  napi_value arraybuffer;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &type, &length, &data, &arraybuffer, &offset) != napi_ok || type != napi_uint8_array ||
+      napi_get_value_int32(env, argv[2], &spin_us) != napi_ok || napi_get_value_int32(env, argv[3], &timeout_ms) != napi_ok) {
+    return make_int(env, -EINVAL);
+  }
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  struct pollfd watched = {fd, POLLIN, 0};
+  for (;;) {
+    ssize_t n = recv(fd, data, length, MSG_DONTWAIT);
+    if (n >= 0) return make_int(env, (int32_t)n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return make_int(env, -errno);
+    /*
+     * Watch with poll, not recv: poll reads the socket's state without its
+     * lock, which the peer's write into this socket takes too.
+     */
+    int ready = 0;
+    for (;;) {
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      long spun_us = (now.tv_sec - start.tv_sec) * 1000000L + (now.tv_nsec - start.tv_nsec) / 1000;
+      if (spun_us >= spin_us) break;
+      ready = poll(&watched, 1, 0);
+      if (ready != 0) break;
+    }
+    if (ready == 0) {
+      if (timeout_ms <= 0) return make_int(env, -EAGAIN);
+      ready = poll(&watched, 1, timeout_ms);
+    }
+    if (ready < 0 && errno != EINTR) return make_int(env, -errno);
+    if (ready == 0) return make_int(env, -EAGAIN);
+    /* Readable (or interrupted): one more look, without waiting again. */
+    spin_us = 0;
+    timeout_ms = 0;
+  }
+}
+
+/*
+ * send(2) the bytes of a Uint8Array to connected socket `fd` without
+ * blocking (and without SIGPIPE), for a writer whose stream has nothing
+ * queued: Node's stream layer costs microseconds a call. Returns the bytes
+ * sent (possibly fewer: the caller queues the rest), or -errno.
+ */
+static napi_value socket_write(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return make_int(env, -EINVAL);
+  int32_t fd = -1;
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  void *data = NULL;
+  napi_value arraybuffer;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &type, &length, &data, &arraybuffer, &offset) != napi_ok || type != napi_uint8_array) {
+    return make_int(env, -EINVAL);
+  }
+  for (;;) {
+    ssize_t n = send(fd, data, length, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return make_int(env, (int32_t)n);
+    if (errno != EINTR) return make_int(env, -errno);
+  }
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"setParentDeathSignal", NULL, set_parent_death_signal, NULL, NULL, NULL, napi_default, NULL},
       {"anonymousFile", NULL, anonymous_file, NULL, NULL, NULL, napi_default, NULL},
       {"pipe", NULL, make_pipe, NULL, NULL, NULL, napi_default, NULL},
       {"listenSocket", NULL, listen_socket, NULL, NULL, NULL, napi_default, NULL},
+      {"socketRead", NULL, socket_read, NULL, NULL, NULL, napi_default, NULL},
+      {"socketWrite", NULL, socket_write, NULL, NULL, NULL, napi_default, NULL},
       {"segmentCreate", NULL, segment_create, NULL, NULL, NULL, napi_default, NULL},
       {"segmentOpen", NULL, segment_open, NULL, NULL, NULL, napi_default, NULL},
       {"segmentBuffer", NULL, segment_buffer, NULL, NULL, NULL, napi_default, NULL},

@@ -114,6 +114,10 @@ const LOCK_SPINS = 400;
  * reader owns its thread; an async one keeps its event loop short.
  */
 const SPIN_MS = { blocking: 0.05, async: 0.01 } as const;
+function spinFor(blocking: boolean): number {
+  return blocking ? SPIN_MS.blocking : SPIN_MS.async;
+}
+
 /** pollNow() looks whether a liveness probe is due once in this many calls (a power of two). */
 const PROBE_EVERY = 64;
 
@@ -625,7 +629,7 @@ export class Channel {
    * has closed or died (pipes).
    */
   *readSteps(deadline: number, endOfStream: boolean, blocking: boolean): Steps<Message | undefined> {
-    return yield* this.#counted(this.#until(deadline, endOfStream, blocking, () => this.#takeSteps()));
+    return yield* this.#counted(this.#until(deadline, endOfStream, spinFor(blocking), () => this.#takeSteps()));
   }
 
   /**
@@ -649,15 +653,19 @@ export class Channel {
 
   #pollsNow = 0;
 
-  /** Wait until there is a message or the end of the stream (true), or `deadline` passes (false); consumes nothing. */
-  *pollSteps(deadline: number, blocking: boolean): Steps<boolean> {
-    return yield* this.#counted(this.#pollSteps(deadline, blocking));
+  /**
+   * Wait until there is a message or the end of the stream (true), or
+   * `deadline` passes (false); consumes nothing. `spun`: the caller has just
+   * watched awake (arrivesWithin), so the wait sleeps at once.
+   */
+  *pollSteps(deadline: number, blocking: boolean, spun = false): Steps<boolean> {
+    return yield* this.#counted(this.#pollSteps(deadline, spun ? 0 : spinFor(blocking)));
   }
 
-  *#pollSteps(deadline: number, blocking: boolean): Steps<boolean> {
+  *#pollSteps(deadline: number, spinMs: number): Steps<boolean> {
     const available = () => this.#available();
     try {
-      return (yield* this.#until(deadline, true, blocking, function* () {
+      return (yield* this.#until(deadline, true, spinMs, function* () {
         return available() ? true : undefined;
       })) ?? false;
     } catch (err) {
@@ -672,8 +680,8 @@ export class Channel {
     return this.#takeAndRelease();
   }
 
-  /** Try `attempt` until it gives something, sleeping on PUT_SEQ between tries. */
-  *#until<R>(deadline: number, endOfStream: boolean, blocking: boolean, attempt: () => Steps<R | undefined>): Steps<R | undefined> {
+  /** Try `attempt` until it gives something, watching awake for `spinMs`, then sleeping on PUT_SEQ, between tries. */
+  *#until<R>(deadline: number, endOfStream: boolean, spinMs: number, attempt: () => Steps<R | undefined>): Steps<R | undefined> {
     let probe = false;
     for (;;) {
       const seq = Atomics.load(this.#words, PUT_SEQ);
@@ -688,7 +696,7 @@ export class Channel {
         throw new EOFError("the other end of the pipe is closed (or its process died) and nothing is left to read");
       }
       if (left === 0) return undefined;
-      if (this.#spin(seq, Math.min(left < 0 ? Infinity : left, blocking ? SPIN_MS.blocking : SPIN_MS.async))) continue;
+      if (spinMs > 0 && this.#spin(seq, Math.min(left < 0 ? Infinity : left, spinMs))) continue;
       // The wait itself takes this reader off the count as it ends (see Segment.waitAsync).
       Atomics.add(this.#words, READERS_WAITING, 1);
       let woken = false;

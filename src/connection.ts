@@ -75,6 +75,26 @@ export function receiveNow<R>(connection: Connection<unknown, R>): R | Promise<R
   return taken instanceof Undecoded ? (decodeMessage(taken.message) as Promise<R>) : (taken as R | typeof NOTHING);
 }
 
+/**
+ * @internal What Transport.takeNow() gives for the message bytes[at, at +
+ * length): its value (`owned`: the bytes are the message's own, and the
+ * value may keep them), or an Undecoded when it names modules not imported
+ * yet. A dumped message is copied out of bytes that are not its own.
+ */
+export function valueTaken(tag: number, bytes: Uint8Array, at: number, length: number, owned: boolean): unknown {
+  const value = decodeValueAt(tag, bytes, at, at + length, owned);
+  if (value !== DUMPED) return value;
+  const payload = owned && at === 0 && length === bytes.length ? bytes : bytes.slice(at, at + length);
+  const decoded = loadsIfImported(payload);
+  return decoded ? decoded.value : new Undecoded({ tag, payload });
+}
+
+/** valueTaken() of a socket's frame (see FRAME). */
+export function frameTaken(frame: Uint8Array): unknown {
+  const { tag, payload } = unframe({ tag: FRAME, payload: frame });
+  return valueTaken(tag, payload, 0, payload.length, true);
+}
+
 /** A message split back into its tag and payload (see FRAME). */
 function unframe(message: Message): Message {
   if (message.tag !== FRAME) return message;
@@ -310,7 +330,7 @@ class ChannelTransport implements Transport {
   pollSync(timeout: number | null): boolean {
     const inbox = this.#inbox!;
     if (timeout === 0) return inbox.pollNow();
-    return inbox.arrivesWithin(timeout ?? Infinity) || runSync(inbox.pollSteps(deadlineOf(timeout), true));
+    return inbox.arrivesWithin(timeout ?? Infinity) || runSync(inbox.pollSteps(deadlineOf(timeout), true, true));
   }
 
   takeNow(): unknown {
@@ -322,16 +342,9 @@ class ChannelTransport implements Transport {
 
   #taken: unknown = NOTHING;
 
-  /** Decodes a message where it lies in the ring (no copy), unless it is dumped: that is copied out, and waits only if it names modules not imported yet. */
+  /** Decodes a message where it lies in the ring (no copy). */
   readonly #takeInPlace = (tag: number, bytes: Uint8Array, at: number, length: number): boolean => {
-    const value = decodeValueAt(tag, bytes, at, at + length, false);
-    if (value !== DUMPED) {
-      this.#taken = value;
-    } else {
-      const payload = bytes.slice(at, at + length);
-      const decoded = loadsIfImported(payload);
-      this.#taken = decoded ? decoded.value : new Undecoded({ tag, payload });
-    }
+    this.#taken = valueTaken(tag, bytes, at, length, false);
     return false;
   };
 

@@ -38,17 +38,19 @@
  *     as 1.1 GB) from making us buffer gigabytes.
  *   - close() releases the bound descriptor before it returns: the address
  *     can be bound again at once.
- *   - recvSync/pollSync: a socket cannot be waited on without blocking the
- *     event loop that reads it, so socket Connections only have the async
- *     forms. A socket Connection cannot be sent to another process either:
- *     connect there with Client(address).
+ *   - recvSync/pollSync read the socket with the calling thread, as
+ *     Python's do (the event loop waits meanwhile): first without sleeping
+ *     for a moment, then asleep in poll(2). What the event loop reads later
+ *     finds those bytes gone, which libuv takes in stride. A socket
+ *     Connection cannot be sent to another process: connect there with
+ *     Client(address).
  *
  * Talks to: connection.ts (Connection over a SocketTransport), errors.ts.
  */
 import type { Server, Socket } from "node:net";
-import { Connection, FRAME, type Transport } from "./connection.ts";
+import { Connection, FRAME, NOTHING, frameTaken, valueTaken, type Transport } from "./connection.ts";
 import { AuthenticationError, BrokenPipeError, EOFError, TimeoutError, abortError } from "./errors.ts";
-import { MessageTag, SerializationError, type Message, type Reduction } from "./reduction.ts";
+import { encodeMessage, MessageTag, SerializationError, stringRecord, type Message, type Reduction } from "./reduction.ts";
 import { native } from "./native.ts";
 import { builtin } from "./runtime.ts";
 import { handled } from "./waiting.ts";
@@ -84,7 +86,14 @@ const HANDSHAKE_TIMEOUT = 5000;
 /** Stop reading from the socket while this much has arrived and a whole message waits to be read. */
 const HIGH_WATER = 8 * 2 ** 20;
 
-const SYNC_UNAVAILABLE = "recvSync/pollSync are not available on socket connections; use await conn.recv()";
+const SYNC_UNAVAILABLE = "recvSync/pollSync need the socket's descriptor, which this platform does not expose; use await conn.recv()";
+/** How long a sync read retries without sleeping (µs): a peer on this machine often answers within it, and a wake from poll costs tens of µs. */
+const SPIN_US = 50;
+/** poll's timeout is an int of milliseconds: a wait without limit is made of waits this long. */
+const LONGEST_POLL_MS = 2 ** 30;
+const EAGAIN = builtin("node:os").constants.errno.EAGAIN;
+/** Where a sync read lands before it is copied into the received chunks (one per thread). */
+const readScratch = Buffer.allocUnsafeSlow(64 * 1024);
 
 function closedConnection(): Error {
   return new Error("handle is closed: this connection was closed");
@@ -182,8 +191,6 @@ class SocketTransport implements Transport {
   }
 
   write({ tag, payload }: Message): void {
-    const socket = this.#socket;
-    if (this.#gone || !socket.writable) throw new BrokenPipeError("the other end of the connection has gone");
     const bare = tag === MessageTag.Bytes;
     const size = payload.length + (bare ? 0 : 1);
     const header = size > 0x7fffffff ? 12 : 4;
@@ -197,6 +204,37 @@ class SocketTransport implements Transport {
     }
     if (!bare) frame[header] = tag;
     frame.set(payload, bare ? header : header + 1);
+    this.#send(frame);
+  }
+
+  /** A string encoded straight into its frame (no buffer of its own first). */
+  writeString(value: string): void {
+    const record = stringRecord(value);
+    if (!record || record.length >= 0x7fffffff) {
+      this.write(encodeMessage(value));
+      return;
+    }
+    const frame = Buffer.allocUnsafe(5 + record.length);
+    frame.writeInt32BE(record.length + 1, 0);
+    frame[4] = record.tag;
+    record.fill(frame, 5);
+    this.#send(frame);
+  }
+
+  #send(frame: Uint8Array): void {
+    const socket = this.#socket;
+    if (this.#gone || !socket.writable) throw new BrokenPipeError("the other end of the connection has gone");
+    // Straight to the kernel when nothing waits in the stream's queue (order kept): the stream costs microseconds.
+    const fd = this.#fd();
+    if (fd !== undefined && socket.writableLength === 0 && !socket.connecting) {
+      const sent = native().socketWrite(fd, frame);
+      if (sent === frame.length) return;
+      // Part of it, or nothing (a full buffer; an error the stream's own write then reports): the stream takes the rest.
+      if (sent > 0) {
+        socket.write(frame.subarray(sent));
+        return;
+      }
+    }
     socket.write(frame);
   }
 
@@ -216,8 +254,14 @@ class SocketTransport implements Transport {
     return this.#wait(this.#readers, timeout, signal, undefined);
   }
 
-  readSync(): Message | undefined {
-    throw new Error(SYNC_UNAVAILABLE);
+  readSync(timeout: number | null): Message | undefined {
+    if (!this.pollSync(timeout)) return undefined;
+    const frame = this.#frame();
+    if (frame) {
+      this.#throttle();
+      return { tag: FRAME, payload: frame };
+    }
+    throw this.#endError();
   }
 
   poll(timeout: number | null, signal?: AbortSignal): Promise<boolean> {
@@ -226,8 +270,63 @@ class SocketTransport implements Transport {
     return this.#wait(this.#pollers, timeout, signal, false);
   }
 
-  pollSync(): boolean {
-    throw new Error(SYNC_UNAVAILABLE);
+  /**
+   * Reads the socket with this thread (the event loop waits meanwhile):
+   * first without sleeping for a moment, as a reply on this machine is
+   * often that close, then asleep in poll until `timeout`.
+   */
+  pollSync(timeout: number | null): boolean {
+    if (this.#closed) throw closedConnection();
+    const fd = this.#fd();
+    if (fd === undefined) throw new Error(SYNC_UNAVAILABLE);
+    const deadline = timeout === null ? Infinity : performance.now() + timeout;
+    for (let first = true; !this.#ready(); first = false) {
+      const left = Math.max(0, deadline - performance.now());
+      if (!first && left === 0) return false;
+      this.#readDirect(fd, first ? Math.min(SPIN_US, left * 1000) : 0, Math.ceil(Math.min(left, LONGEST_POLL_MS)));
+    }
+    return true;
+  }
+
+  takeNow(): unknown {
+    if (this.#closed) throw closedConnection();
+    try {
+      const fd = this.#fd();
+      if (fd !== undefined && this.#end === undefined && !this.#complete()) {
+        const alone = this.#received.length === 0;
+        const read = native().socketRead(fd, readScratch, 0, 0);
+        // One whole frame and nothing else, as most requests and replies come: decoded where it lies.
+        if (alone && read >= 5 && readScratch.readInt32BE(0) === read - 4 && read - 4 <= this.limit) {
+          return valueTaken(readScratch[4]!, readScratch, 5, read - 5, false);
+        }
+        this.#took(read);
+      }
+      const frame = this.#frame();
+      if (!frame) return NOTHING;
+      this.#throttle();
+      return frameTaken(frame);
+    } catch (err) {
+      if (this.#end === undefined) this.#fail(err as Error);
+      throw err;
+    }
+  }
+
+  /** The socket's descriptor, where Node exposes it (Unix), while the socket is open. */
+  #fd(): number | undefined {
+    const fd = (this.#socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+    return typeof fd === "number" && fd >= 0 ? fd : undefined;
+  }
+
+  /** What the event loop would have read from the socket, read now by this thread (see native socketRead). */
+  #readDirect(fd: number, spinUs: number, timeoutMs: number): void {
+    this.#took(native().socketRead(fd, readScratch, Math.floor(spinUs), timeoutMs));
+  }
+
+  /** What a socketRead into readScratch gave: bytes (kept), the end, or an error (the end too). */
+  #took(read: number): void {
+    if (read > 0) this.#arrived(Buffer.from(readScratch.subarray(0, read)));
+    else if (read === 0) this.#ended(new EOFError("the other end closed the connection"));
+    else if (read !== -EAGAIN) this.#ended(new EOFError(`the connection was lost: ${builtin("node:util").getSystemErrorName(read)}`));
   }
 
   /** Flush what was sent, then close. Input is drained meanwhile: closing with unread input makes the kernel reset the connection. */

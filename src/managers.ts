@@ -375,6 +375,8 @@ registerTarget(import.meta, libraryOwn(runManagerServer));
 interface Client {
   readonly connection: Connection<Reply | string, Request | string>;
   readonly caller: number;
+  /** A socket, not a Pipe: a look at it costs a system call, so only its own loop watches it. */
+  readonly socket: boolean;
   /** Its loop has taken a request it has not served yet, across an await: no other loop may take the next one. */
   holding: boolean;
   /** Settles once a request of this client that another loop took is decoded and served: the next waits for it. */
@@ -419,9 +421,8 @@ export class Server {
   readonly #listener: Listener;
   readonly #registry: Map<string, Registration>;
   readonly #objects = new Map<string, Entry>();
-  readonly #connections = new Set<Connection<Reply | string, Request | string>>();
-  /** The connections that are shared-memory Pipes (local clients). */
-  readonly #pipes: Client[] = [];
+  /** Every client's connection: a socket, or the shared-memory Pipe a local client handed over. */
+  readonly #clients: Client[] = [];
   #nextObject = 1;
   #nextCaller = 1;
   #closed = false;
@@ -449,7 +450,7 @@ export class Server {
         // A peer that failed its handshake (wrong key, garbage, silence) is dropped; the others go on.
         continue;
       }
-      void this.#serve(connection);
+      void this.#serve(connection, true);
     }
     await this.#stopped;
   }
@@ -459,8 +460,7 @@ export class Server {
     if (this.#closed) return;
     this.#closed = true;
     this.#listener.close();
-    for (const connection of this.#connections) connection.close();
-    this.#connections.clear();
+    for (const { connection } of this.#clients.splice(0)) connection.close();
     for (const { object } of this.#objects.values()) {
       if (object instanceof Pool) void object.terminate();
     }
@@ -469,33 +469,31 @@ export class Server {
   }
 
   /**
-   * Answer one client's requests in order. `pipe`: the connection is a
-   * shared-memory Pipe. After each request this loop watches every Pipe
-   * client awake for a moment (a client making one call after another sends
-   * its next within microseconds; a sleep and a wake through the event loop
-   * cost far more) and serves whichever sends first: its own, or another's
-   * whose loop sleeps. With a producer and a consumer both calling, the
-   * server stays awake for both. For HOT_RUN_MS at most before the event
-   * loop gets a turn. A request is always served whole before the next one
-   * of its client is taken (or, while it is decoded, its client is marked):
-   * each client's requests are served in the order it sent them.
+   * Answer one client's requests in order. After each request this loop
+   * watches every client awake for a moment (a client making one call after
+   * another sends its next within microseconds; a sleep and a wake through
+   * the event loop cost far more) and serves whichever sends first: its own,
+   * or another's whose loop sleeps. With a producer and a consumer both
+   * calling, the server stays awake for both. For HOT_RUN_MS at most before
+   * the event loop gets a turn. A request is always served whole before the
+   * next one of its client is taken (or, while it is decoded, its client is
+   * marked): each client's requests are served in the order it sent them.
    */
-  async #serve(connection: Connection<Reply | string, Request | string>, pipe = false): Promise<void> {
-    const client: Client = { connection, caller: this.#nextCaller++, holding: false, decoding: undefined };
-    this.#connections.add(connection);
-    if (pipe) this.#pipes.push(client);
+  async #serve(connection: Connection<Reply | string, Request | string>, socket = false): Promise<void> {
+    const client: Client = { connection, caller: this.#nextCaller++, socket, holding: false, decoding: undefined };
+    this.#clients.push(client);
     let hotSince = performance.now();
     try {
       while (!this.#closed) {
-        if (pipe && performance.now() - hotSince >= HOT_RUN_MS) {
+        if (performance.now() - hotSince >= HOT_RUN_MS) {
           await turn();
           hotSince = performance.now();
         }
         let from = client;
-        let next = pipe ? this.#takeHot(client) : NOTHING;
+        let next = this.#takeHot(client);
         if (next !== NOTHING) {
           from = this.#takenFrom;
-        } else if (pipe) {
+        } else {
           // Asleep in a poll, this loop holds no request of its client: a loop that is awake may serve them meanwhile.
           await connection.poll(null);
           while (client.decoding) await client.decoding;
@@ -522,8 +520,8 @@ export class Server {
     } catch {
       // The client left, or spoke something else: only its connection ends.
     } finally {
-      this.#connections.delete(connection);
-      if (pipe) this.#pipes.splice(this.#pipes.indexOf(client), 1);
+      const at = this.#clients.indexOf(client);
+      if (at >= 0) this.#clients.splice(at, 1);
       connection.close();
     }
   }
@@ -562,7 +560,7 @@ export class Server {
   #takenFrom!: Client;
 
   /**
-   * The next request of `mine` or of another Pipe client whose loop sleeps,
+   * The next request of `mine` or of a Pipe client whose loop sleeps,
    * watched for awake for HOT_SPIN_MS (`mine` first); NOTHING when none
    * came, or the machine has no core to spare for the watch. Sets
    * #takenFrom.
@@ -576,9 +574,9 @@ export class Server {
         const next = receiveNow(mine.connection);
         if (next !== NOTHING) return next;
       }
-      for (let i = 0; i < this.#pipes.length; i++) {
-        const other = this.#pipes[i]!;
-        if (other === mine || other.holding || other.decoding) continue;
+      for (let i = 0; i < this.#clients.length; i++) {
+        const other = this.#clients[i]!;
+        if (other === mine || other.socket || other.holding || other.decoding) continue;
         let theirs: Request | string | Promise<Request | string> | typeof NOTHING;
         try {
           theirs = receiveNow(other.connection);
@@ -610,7 +608,7 @@ export class Server {
           break;
         case "pipe":
           if (typeof request[2]?.recv !== "function") throw new TypeError("a pipe request carries a Pipe end");
-          void this.#serve(request[2] as unknown as Connection<Reply | string, Request | string>, true);
+          void this.#serve(request[2] as unknown as Connection<Reply | string, Request | string>);
           break;
         case "shutdown":
           this.#reply(connection, id, Outcome.Return, null);

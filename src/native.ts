@@ -22,6 +22,13 @@ export interface NativeAddon {
    */
   listenSocket(path: string | null, host: string, port: number, backlog: number): [number, number, string] | number;
   /**
+   * recv into `buffer` from connected socket `fd` without blocking, retried for `spinUs` microseconds, then
+   * poll up to `timeoutMs`: the bytes read, 0 at the end of the stream, or -errno (-EAGAIN: nothing came).
+   */
+  socketRead(fd: number, buffer: Uint8Array, spinUs: number, timeoutMs: number): number;
+  /** send `buffer` to connected socket `fd` without blocking or SIGPIPE: the bytes sent (maybe fewer), or -errno. */
+  socketWrite(fd: number, buffer: Uint8Array): number;
+  /**
    * A new shared segment (memfd, pages reserved): its id in this process, or -errno. reserve > size:
    * map that much address space, for a segment that will grow (segmentGrow).
    */

@@ -702,14 +702,35 @@ describe("messages over a socket", { timeout: SUITE_MS }, () => {
     listener.close();
   });
 
-  test("socket connections have no sync forms and cannot be sent to another process", async () => {
+  test("socket connections: recvSync and pollSync read the socket with the calling thread; they cannot be sent to another process", async () => {
     const listener = track(new Listener());
     const [server, client] = await pair(listener);
-    assert.throws(() => server.recvSync(), /not available on socket connections; use await conn.recv\(\)/);
-    assert.throws(() => server.pollSync(), /not available on socket connections/);
+    assert.equal(server.pollSync(0), false);
+    assert.equal(server.pollSync(20), false);
+    assert.throws(() => server.recvSync(20), TimeoutError);
+    client.send("over the socket");
+    client.send({ kind: "dumped", list: [1, "two"] });
+    client.sendBytes(Buffer.from("bare"));
+    assert.equal(server.pollSync(HANG_MS), true);
+    assert.equal(server.recvSync(HANG_MS), "over the socket");
+    assert.deepEqual(server.recvSync(HANG_MS), { kind: "dumped", list: [1, "two"] });
+    assert.equal(Buffer.from(server.recvBytesSync()).toString(), "bare");
+    // What the thread read and what the event loop reads interleave in order.
+    client.send(1);
+    assert.equal(await server.recv(), 1);
+    client.send(2);
+    client.send(3);
+    assert.equal(server.recvSync(HANG_MS), 2);
+    assert.equal(await server.recv(), 3);
+    server.send("back");
+    assert.equal(client.recvSync(HANG_MS), "back");
     assert.throws(() => client.send(server), SerializationError);
-    server.close();
     client.close();
+    // The close goes out through this process's event loop (both ends live here): wait for it without blocking.
+    assert.equal(await server.poll(HANG_MS), true);
+    assert.equal(server.pollSync(HANG_MS), true);
+    assert.throws(() => server.recvSync(HANG_MS), EOFError);
+    server.close();
     listener.close();
   });
 });

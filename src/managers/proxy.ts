@@ -12,7 +12,8 @@
  * A manager on a Unix socket is on this machine: after the handshake the
  * client hands it one end of a shared-memory Pipe over the socket and the
  * calls go through the Pipe (no system call per message when both sides
- * are awake). Over TCP the authenticated socket carries the calls.
+ * are awake). Over TCP the authenticated socket carries the calls, and a
+ * lone prompt call reads its reply with the calling thread (#afterPrompt).
  *
  * Talks to: protocol.ts (messages), listener.ts (Client), connection.ts
  * (Pipe), reduction.ts (proxies travel).
@@ -58,9 +59,6 @@ export class Session {
   /** A look for a prompt call's reply is due in a microtask (see #afterPrompt). */
   #promptQueued = false;
   #dead = false;
-  /** Calls go over a shared-memory Pipe (the manager is on this machine). */
-  #local = false;
-
   constructor(address: Address, authkey: Uint8Array) {
     this.#address = address;
     this.#authkey = authkey;
@@ -111,17 +109,18 @@ export class Session {
       return;
     }
     if (this.#reading || this.#promptQueued) return;
-    if (prompt && this.#local) {
+    if (prompt) {
       this.#promptQueued = true;
       queueMicrotask(() => this.#afterPrompt(connection));
     } else void this.#read(connection);
   }
 
   /**
-   * A lone prompt call over the Pipe waits for its reply blocking, for a
-   * moment: the server's write then wakes this thread directly (or finds it
+   * A lone prompt call waits for its reply blocking, for a moment: over the
+   * Pipe the server's write then wakes this thread directly (or finds it
    * spinning), where an async wait costs a wake of the waiter thread and one
-   * of the event loop. Decided a microtask after the send, once the calls
+   * of the event loop; over TCP this thread reads the socket itself, where
+   * the event loop's wake from epoll costs more than a loopback round trip. Decided a microtask after the send, once the calls
    * made in the same turn (many awaited together) have gone out too: the
    * first of them must not hold the rest back until its reply is in.
    */
@@ -173,7 +172,6 @@ export class Session {
       refSocket(socket as Connection<never, never>, false);
       return socket;
     }
-    this.#local = true;
     const [mine, theirs] = Pipe<Request | Reply>();
     try {
       socket.send([0, "pipe", theirs]);
