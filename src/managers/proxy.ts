@@ -58,6 +58,9 @@ export class Session {
   #reading = false;
   /** A look for a prompt call's reply is due in a microtask (see #afterPrompt). */
   #promptQueued = false;
+  /** Prompt calls left that wait asynchronously, and how many that was (see #promptWaitDue). */
+  #skippedPromptWaits = 0;
+  #promptBackoff = 0;
   #dead = false;
   constructor(address: Address, authkey: Uint8Array) {
     this.#address = address;
@@ -127,23 +130,42 @@ export class Session {
   #afterPrompt(connection: Connection<Request | string, Reply | string>): void {
     this.#promptQueued = false;
     if (this.#reading || this.#pending.size === 0) return;
-    if (this.#pending.size === 1 && coresToSpare() && connection.pollSync(PROMPT_WAIT_MS)) {
-      try {
-        const reply = receiveNow(connection);
-        if (reply instanceof Promise) {
-          reply.then((arrived) => this.#arrived(arrived), (err: unknown) => this.#die(err));
+    if (this.#pending.size === 1 && this.#promptWaitDue() && coresToSpare()) {
+      if (!connection.pollSync(PROMPT_WAIT_MS)) {
+        this.#promptBackoff = Math.min(PROMPT_BACKOFF_MAX, this.#promptBackoff * 2 || PROMPT_BACKOFF_MIN);
+        this.#skippedPromptWaits = this.#promptBackoff;
+      } else {
+        this.#promptBackoff = 0;
+        try {
+          const reply = receiveNow(connection);
+          if (reply instanceof Promise) {
+            reply.then((arrived) => this.#arrived(arrived), (err: unknown) => this.#die(err));
+            return;
+          }
+          if (reply !== NOTHING) {
+            this.#arrived(reply);
+            return;
+          }
+        } catch (err) {
+          this.#die(err);
           return;
         }
-        if (reply !== NOTHING) {
-          this.#arrived(reply);
-          return;
-        }
-      } catch (err) {
-        this.#die(err);
-        return;
       }
     }
     void this.#read(connection);
+  }
+
+  /**
+   * False for a while after a blocking wait that saw no reply (a far or
+   * busy manager, a get from an empty queue): the thread would only have
+   * been held. For PROMPT_BACKOFF_MIN calls after one such wait (a pause
+   * of either side's garbage collector), twice as many after each next
+   * one in a row, up to PROMPT_BACKOFF_MAX (a manager over a slow network).
+   */
+  #promptWaitDue(): boolean {
+    if (this.#skippedPromptWaits === 0) return true;
+    this.#skippedPromptWaits--;
+    return false;
   }
 
   #arrived(received: Reply | string): void {
@@ -226,6 +248,9 @@ export class Session {
 
 /** The longest a prompt call blocks its thread for the reply before it waits asynchronously. */
 const PROMPT_WAIT_MS = 2;
+/** After prompt calls' blocking waits saw no reply, the calls that wait asynchronously only: see #promptWaitDue. */
+const PROMPT_BACKOFF_MIN = 4;
+const PROMPT_BACKOFF_MAX = 1024;
 
 const sessions = shared<Map<string, Session>>("managers.sessions", () => new Map());
 
