@@ -452,6 +452,15 @@ static napi_value listen_socket(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* The (fd, Uint8Array) that socketRead and socketWrite start with: 1, or 0 if they are not that. */
+static int socket_and_bytes(napi_env env, const napi_value *argv, int32_t *fd, void **data, size_t *length) {
+  napi_typedarray_type type;
+  size_t offset = 0;
+  napi_value arraybuffer;
+  return napi_get_value_int32(env, argv[0], fd) == napi_ok &&
+         napi_get_typedarray_info(env, argv[1], &type, length, data, &arraybuffer, &offset) == napi_ok && type == napi_uint8_array;
+}
+
 /*
  * Read what a connected socket has, for a caller that waits for an answer
  * with its own thread (a manager's client, or its server watching a client
@@ -465,14 +474,10 @@ static napi_value listen_socket(napi_env env, napi_callback_info info) {
 static napi_value socket_read(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) return make_int(env, -EINVAL);
   int32_t fd = -1, spin_us = 0, timeout_ms = 0;
-  napi_typedarray_type type;
-  size_t length = 0, offset = 0;
   void *data = NULL;
-  napi_value arraybuffer;
-  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
-      napi_get_typedarray_info(env, argv[1], &type, &length, &data, &arraybuffer, &offset) != napi_ok || type != napi_uint8_array ||
+  size_t length = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || !socket_and_bytes(env, argv, &fd, &data, &length) ||
       napi_get_value_int32(env, argv[2], &spin_us) != napi_ok || napi_get_value_int32(env, argv[3], &timeout_ms) != napi_ok) {
     return make_int(env, -EINVAL);
   }
@@ -517,14 +522,10 @@ static napi_value socket_read(napi_env env, napi_callback_info info) {
 static napi_value socket_write(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return make_int(env, -EINVAL);
   int32_t fd = -1;
-  napi_typedarray_type type;
-  size_t length = 0, offset = 0;
   void *data = NULL;
-  napi_value arraybuffer;
-  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
-      napi_get_typedarray_info(env, argv[1], &type, &length, &data, &arraybuffer, &offset) != napi_ok || type != napi_uint8_array) {
+  size_t length = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || !socket_and_bytes(env, argv, &fd, &data, &length)) {
     return make_int(env, -EINVAL);
   }
   for (;;) {

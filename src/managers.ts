@@ -685,10 +685,10 @@ export class Server {
   }
 }
 
-/** How long the server watches a client's Pipe awake after a request (ms); past it the client's next request wakes the event loop. */
+/** How long the server watches its clients awake after a request (ms); past it a client's next request wakes the event loop. */
 const HOT_SPIN_MS = 0.05;
 /**
- * How long one Pipe's requests are served in a row before the event loop runs (other clients, timers, settled
+ * How long one loop serves requests in a row before the event loop runs (sleeping clients, timers, settled
  * waits), ms. A turn of the loop costs its client a wake from sleep (hundreds of microseconds on a VM), so not
  * after every few dozen requests.
  */

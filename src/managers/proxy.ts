@@ -62,6 +62,7 @@ export class Session {
   #skippedPromptWaits = 0;
   #promptBackoff = 0;
   #dead = false;
+
   constructor(address: Address, authkey: Uint8Array) {
     this.#address = address;
     this.#authkey = authkey;
@@ -123,9 +124,10 @@ export class Session {
    * Pipe the server's write then wakes this thread directly (or finds it
    * spinning), where an async wait costs a wake of the waiter thread and one
    * of the event loop; over TCP this thread reads the socket itself, where
-   * the event loop's wake from epoll costs more than a loopback round trip. Decided a microtask after the send, once the calls
-   * made in the same turn (many awaited together) have gone out too: the
-   * first of them must not hold the rest back until its reply is in.
+   * the event loop's wake from epoll costs more than a loopback round trip.
+   * Decided a microtask after the send, once the calls made in the same
+   * turn (many awaited together) have gone out too: the first of them must
+   * not hold the rest back until its reply is in.
    */
   #afterPrompt(connection: Connection<Request | string, Reply | string>): void {
     this.#promptQueued = false;
