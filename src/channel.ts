@@ -227,11 +227,11 @@ export class Channel {
     this.#view = new DataView(buffer);
   }
 
-  /** A new channel; `maxsize` > 0 bounds how many messages it holds. */
-  static create(maxsize = 0): Channel {
-    const channel = new Channel(Segment.create(DATA + INITIAL_CAPACITY, DATA + MAX_CAPACITY, "creating a queue or pipe"));
+  /** A new channel; `maxsize` > 0 bounds how many messages it holds; `capacity`: bytes of ring to start with (a power of two). */
+  static create(maxsize = 0, capacity = INITIAL_CAPACITY): Channel {
+    const channel = new Channel(Segment.create(DATA + capacity, DATA + MAX_CAPACITY, "creating a queue or pipe"));
     channel.#words[MAXSIZE] = Math.max(0, maxsize);
-    channel.#positions[CAPACITY_AT[0]] = INITIAL_CAPACITY;
+    channel.#positions[CAPACITY_AT[0]] = capacity;
     return channel;
   }
 

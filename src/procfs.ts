@@ -47,14 +47,27 @@ export function coresToSpare(): boolean {
   const now = performance.now();
   if (now - loadSampledAt < LOAD_SAMPLE_MS) return busySamples < 2;
   loadSampledAt = now;
-  let busy = true;
+  // No /proc: assume the worst, as a saturated machine.
+  const busy = runnableThreads() > builtin("node:os").availableParallelism() + 1;
+  busySamples = busy ? busySamples + 1 : 0;
+  return busySamples < 2;
+}
+
+/**
+ * Whether a core is idle now: fewer threads runnable than there are cores,
+ * the caller's own included. One sample; false without /proc.
+ */
+export function idleCore(): boolean {
+  return runnableThreads() < builtin("node:os").availableParallelism();
+}
+
+/** The kernel's count of runnable threads (/proc/stat procs_running); Infinity when it cannot be read. */
+function runnableThreads(): number {
   try {
     const stat = readFileSync("/proc/stat", "latin1");
     const at = stat.indexOf("procs_running ");
-    busy = at < 0 || Number.parseInt(stat.slice(at + 14), 10) > builtin("node:os").availableParallelism() + 1;
+    return at < 0 ? Infinity : Number.parseInt(stat.slice(at + 14), 10);
   } catch {
-    // No /proc: assume the worst, as a saturated machine.
+    return Infinity;
   }
-  busySamples = busy ? busySamples + 1 : 0;
-  return busySamples < 2;
 }

@@ -5,7 +5,8 @@
  * runtime, which takes a child's start from tens of milliseconds to a few.
  *
  * A spare is only made once a program has started two children with the
- * same method (a program that starts one child pays nothing), is dropped
+ * same method (a program that starts one child pays nothing), and while a
+ * core is idle (see replenish), is dropped
  * after a few idle seconds, and is never used if what it inherited has
  * changed since it started (cwd, environment, execArgv: its fingerprint).
  * Spares are unref'd, die with this process (the kernel's parent-death
@@ -14,6 +15,7 @@
  *
  * Talks to: spawnChild.ts and threadChild.ts, which make and launch spares.
  */
+import { idleCore } from "../procfs.ts";
 import { shared } from "../runtime.ts";
 import type { StartMethod } from "../context.ts";
 
@@ -31,6 +33,9 @@ interface Slot {
 }
 
 const IDLE_MS = 10_000;
+/** While every core is busy, look again this often for an idle one, for at most MAX_DEFER_MS. */
+const QUIET_POLL_MS = 50;
+const MAX_DEFER_MS = 2000;
 
 const slots = shared("standby.slots", () => new Map<StartMethod, Slot>());
 
@@ -76,14 +81,27 @@ export function takeSpare<S extends Spare>(method: StartMethod, fingerprint: () 
   return spare;
 }
 
-/** After a start: from the second one on, prepare the next spare once the current work has run. */
+/**
+ * After a start: from the second one on, prepare the next spare once a
+ * core is idle, or after MAX_DEFER_MS. A runtime's boot takes a core for a
+ * tenth of a second; taken from the work that just started (a new pool's
+ * workers, its first map), it cost that work more than the spare saved the
+ * next start (a fresh Pool(2)'s first 20k-task map: 186 ms with the spare
+ * booted at once, 140 ms with it deferred). A machine that never idles still
+ * gets its spare, a little later.
+ */
 export function replenish(method: StartMethod, fingerprint: () => string, make: () => Spare | null): void {
   const slot = slotOf(method);
   if (!standbyEnabled() || slot.starts < 2 || slot.spare || slot.pending) return;
   slot.pending = true;
-  setImmediate(() => {
+  const since = performance.now();
+  const attempt = (): void => {
+    if (!slot.spare && !idleCore() && performance.now() - since < MAX_DEFER_MS) {
+      setTimeout(attempt, QUIET_POLL_MS).unref();
+      return;
+    }
     slot.pending = false;
-    if (slot.spare) return;
+    if (slot.spare || !standbyEnabled()) return;
     const spare = make();
     if (!spare) return;
     slot.spare = spare;
@@ -92,5 +110,6 @@ export function replenish(method: StartMethod, fingerprint: () => string, make: 
       if (slot.spare === spare) slot.spare = null;
       spare.discard();
     }, IDLE_MS).unref();
-  }).unref();
+  };
+  setImmediate(attempt).unref();
 }
