@@ -40,12 +40,13 @@ import { PoolCalls, type Fn } from "./pool/calls.ts";
 import type { Job, Task } from "./pool/jobs.ts";
 import { TaskKind } from "./pool/protocol.ts";
 import { cpuCount } from "./process.ts";
-import { dumps, loads } from "./reduction.ts";
+import { decodeValueAt, DUMPED, dumps, loads } from "./reduction.ts";
 import { handled } from "./waiting.ts";
 import {
   cancelChannel,
   decodeOutcome,
   DEFAULT_PREFIX,
+  encodeInput,
   LOCK_DURATION_MS,
   POOL_TTL_MS,
   poolKeys,
@@ -190,18 +191,15 @@ class RedisPool extends PoolCalls implements PoolApi {
     if (this.#state === State.Terminate) return;
     const batch: { name: string; data: TaskData; opts: { jobId: string; removeOnComplete: true; removeOnFail: false } }[] = [];
     for (let task = job.take(); task; task = job.take()) {
-      const ref = this.functionRef(task.fnId);
-      let payload: string;
+      let data: TaskData;
       try {
-        payload = Buffer.from(task.payload instanceof Uint8Array ? task.payload : dumps(task.payload, { root: "items" }).data).toString("base64");
+        data = this.#taskData(task);
       } catch (err) {
         job.fail(task, err);
         continue;
       }
       const jobId = this.#track(task, job.retries);
-      const data: TaskData = { pool: this.#id, module: ref.module, name: ref.name, kind: task.kind, timeout: job.timeout, guarded: job.guarded, payload };
-      if (ref.registered) data.registered = true;
-      batch.push({ name: ref.name, data, opts: { jobId, removeOnComplete: true, removeOnFail: false } });
+      batch.push({ name: data.name, data, opts: { jobId, removeOnComplete: true, removeOnFail: false } });
     }
     for (let i = 0; i < batch.length; i += ADD_BATCH) {
       const part = batch.slice(i, i + ADD_BATCH);
@@ -210,6 +208,14 @@ class RedisPool extends PoolCalls implements PoolApi {
       });
     }
     this.#settleIdle(job);
+  }
+
+  /** What a worker needs to run `task`; throws SerializationError when its input cannot travel. */
+  #taskData(task: Task): TaskData {
+    const ref = this.functionRef(task.fnId);
+    const { timeout, guarded } = task.job;
+    const input = encodeInput(task.kind, task.payload, () => (task.payload instanceof Uint8Array ? task.payload : dumps(task.payload, { root: "items" }).data));
+    return { pool: this.#id, module: ref.module, name: ref.name, ...(ref.registered ? { registered: true } : {}), kind: task.kind, timeout, guarded, ...input };
   }
 
   /** A new BullMQ job id for `task`, with its timeout started. */
@@ -299,14 +305,15 @@ class RedisPool extends PoolCalls implements PoolApi {
       this.#read();
       return;
     }
-    if (this.#sent.has(outcome.jobId)) void this.#decode(outcome.jobId, outcome.ok, outcome.data);
+    if (this.#sent.has(outcome.jobId)) void this.#decode(outcome);
   }
 
   /** The first outcome of a job settles it, once decoded. */
-  async #decode(jobId: string, ok: boolean, data: Buffer): Promise<void> {
+  async #decode({ jobId, ok, tag, data }: ReturnType<typeof decodeOutcome>): Promise<void> {
     let value: unknown;
     try {
-      value = await loads(data);
+      value = decodeValueAt(tag, data, 0, data.length, false);
+      if (value === DUMPED) value = await loads(data);
     } catch (err) {
       this.#outcome(jobId, false, err);
       return;
@@ -328,8 +335,8 @@ class RedisPool extends PoolCalls implements PoolApi {
           const batch = await this.#conn.lrangeBuffer(this.#keys.results, 0, READ_BATCH - 1);
           if (batch.length === 0) break;
           for (const message of batch) {
-            const { jobId, ok, data } = decodeOutcome(message);
-            if (this.#sent.has(jobId)) await this.#decode(jobId, ok, data);
+            const outcome = decodeOutcome(message);
+            if (this.#sent.has(outcome.jobId)) await this.#decode(outcome);
           }
           await this.#conn.ltrim(this.#keys.results, batch.length, -1);
         }
@@ -370,12 +377,10 @@ class RedisPool extends PoolCalls implements PoolApi {
   }
 
   #resend(task: Task, retriesLeft: number): void {
-    const ref = this.functionRef(task.fnId);
-    const payload = Buffer.from(task.payload instanceof Uint8Array ? task.payload : dumps(task.payload).data).toString("base64");
+    // It travelled once: its input encodes.
+    const data = this.#taskData(task);
     const jobId = this.#track(task, retriesLeft);
-    const data: TaskData = { pool: this.#id, module: ref.module, name: ref.name, kind: task.kind, timeout: task.job.timeout, guarded: task.job.guarded, payload };
-    if (ref.registered) data.registered = true;
-    this.#queue.add(ref.name, data, { jobId, removeOnComplete: true, removeOnFail: false }).catch((err: unknown) => this.#outcome(jobId, false, err));
+    this.#queue.add(data.name, data, { jobId, removeOnComplete: true, removeOnFail: false }).catch((err: unknown) => this.#outcome(jobId, false, err));
   }
 
   // ---- stopping ----

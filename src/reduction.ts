@@ -641,7 +641,8 @@ function isNumberArray(value: object): value is number[] {
 /** bytes[at, end) as float64s: a view over them where they are aligned (a channel's records are), else over a copy. */
 export function float64sAt(bytes: Uint8Array, at: number, end: number): Float64Array {
   const aligned = (bytes.byteOffset + at) % 8 === 0;
-  const source = aligned ? bytes : bytes.slice(at, end);
+  // Uint8Array's slice copies; a Buffer's own slice() would be a view, as unaligned as the bytes.
+  const source = aligned ? bytes : Uint8Array.prototype.slice.call(bytes, at, end);
   return new Float64Array(source.buffer, source.byteOffset + (aligned ? at : 0), (end - at) / 8);
 }
 

@@ -15,7 +15,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { AsyncResult, IMapIterator, MapResult, Pool, TimeoutError, WorkerLostError } from "../src/index.ts";
 import { redis } from "../src/redis.ts";
-import { add, killMyWorker, logged, noop, overQuota, overQuotaOrSquare, QuotaError, slowSquare, square } from "./fixtures/redisTargets.ts";
+import { add, identity, killMyWorker, logged, noop, overQuota, overQuotaOrSquare, QuotaError, slowSquare, square } from "./fixtures/redisTargets.ts";
 import { tempDir, waitUntil } from "./helpers.ts";
 import { builtCli, haveRedisServer, RedisServer, redisMissing, root, scanKeys, WorkerProcess } from "./redisSetup.ts";
 
@@ -126,6 +126,21 @@ describe("Pool on Redis", { skip: missing, timeout: 600_000 }, () => {
     await p.join();
     assert.equal(p.stats().state, "closed");
     assert.deepEqual(await poolLeftovers(server.url, queue), []);
+  });
+
+  it("items and results travel exactly: integers, -0, NaN, fractions, large values, other types, arrays from apply", async () => {
+    await using p = pool();
+    // Chunks of integers travel as JSON numbers, the rest as dumps: both ways must keep every value as it was.
+    const integers = Array.from({ length: 3000 }, (_, i) => i * 1_000_003 - 1_500_000_000);
+    assert.deepEqual(await p.map(identity, integers, { chunksize: 1500 }), integers);
+    const awkward = [5, -0, 7, 0.1, NaN, Infinity, -Infinity, 2 ** 53, Number.MAX_VALUE, "7", null, 2 ** 60];
+    assert.deepEqual(await p.map(identity, awkward, { chunksize: 3 }), awkward);
+    assert.deepEqual(await p.map(square, [-0, 3], { chunksize: 2 }), [0, 9]);
+    const array = await p.apply(identity, [[1.5, -0, 3]]);
+    assert.ok(Array.isArray(array));
+    assert.deepEqual(array, [1.5, -0, 3]);
+    assert.deepEqual(await p.apply(identity, [Buffer.from("bytes")]), Buffer.from("bytes"));
+    assert.equal(await p.apply(identity, ["text"]), "text");
   });
 
   it("keeps a task's error type, fields and remote stack; imap goes on after a failed item", async () => {

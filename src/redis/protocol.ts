@@ -12,7 +12,8 @@
  *
  * Talks to: redis.ts (the pool side), redis/worker.ts (the worker side).
  */
-import type { TaskKind } from "../pool/protocol.ts";
+import { TaskKind } from "../pool/protocol.ts";
+import type { Message } from "../reduction.ts";
 
 /** BullMQ key prefix unless the caller names another. */
 export const DEFAULT_PREFIX = "multiproc";
@@ -60,8 +61,33 @@ export interface TaskData {
   timeout: number | null;
   /** The call has a timeout or a signal: the worker runs it so that it can be stopped (alone in a child, which costs ~1 ms). */
   guarded: boolean;
-  /** Base64 of reduction.dumps: {args, kwargs} for apply, the items for map/starmap. */
-  payload: string;
+  /** Base64 of reduction.dumps: {args, kwargs} for apply, the items for map/starmap; absent when `integers` carries them. */
+  payload?: string;
+  /**
+   * A map chunk of integers, as JSON numbers: BullMQ stores a job's data as
+   * JSON, where they take about 6 bytes each against 10.7 for float64s in
+   * base64, and adding a job costs by the byte.
+   */
+  integers?: number[];
+}
+
+/** How a task's input travels (see TaskData): integers as JSON, anything else as base64 of `dumped()`. */
+export function encodeInput(kind: TaskKind, payload: unknown, dumped: () => Uint8Array): Pick<TaskData, "payload" | "integers"> {
+  const integers = kind === TaskKind.Map && (Array.isArray(payload) || payload instanceof Float64Array) ? integersOf(payload) : undefined;
+  return integers ? { integers } : { payload: Buffer.from(dumped()).toString("base64") };
+}
+
+/** The items as a plain array when every one is an integer JSON carries exactly (-0 would arrive as 0), else undefined. */
+function integersOf(items: ArrayLike<unknown>): number[] | undefined {
+  if (items.length === 0) return undefined;
+  // One loop, no callback: every() + Array.from took 0.8 ms for 12,500 float64s, this 0.06.
+  const out: number[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    if (!Number.isSafeInteger(item) || Object.is(item, -0)) return undefined;
+    out.push(item as number);
+  }
+  return out;
 }
 
 /**
@@ -83,13 +109,17 @@ return 1`;
 /** The largest outcome that travels in its notice too. */
 export const NOTICE_MAX = 16 * 1024;
 
-/** One outcome: the BullMQ job id, ok or not, then the dumped value or error. */
-export function encodeOutcome(jobId: string, ok: boolean, data: Uint8Array): Buffer {
-  return Buffer.concat([Buffer.from(`${jobId}\n${ok ? 1 : 0}`), data]);
+/**
+ * One outcome: the BullMQ job id, ok or not, the value's message tag, then
+ * the value or error as reduction.encodeMessage made it (a map chunk's
+ * numbers as float64s, which decode without structured clone).
+ */
+export function encodeOutcome(jobId: string, ok: boolean, value: Message): Buffer {
+  return Buffer.concat([Buffer.from(`${jobId}\n${ok ? 1 : 0}`), Buffer.of(value.tag), value.payload]);
 }
 
-export function decodeOutcome(message: Buffer): { jobId: string; ok: boolean; data: Buffer } {
+export function decodeOutcome(message: Buffer): { jobId: string; ok: boolean; tag: number; data: Buffer } {
   const newline = message.indexOf(10);
-  if (newline < 0) throw new Error("malformed outcome from a worker");
-  return { jobId: message.toString("utf8", 0, newline), ok: message[newline + 1] === 0x31, data: message.subarray(newline + 2) };
+  if (newline < 0 || message.length < newline + 3) throw new Error("malformed outcome from a worker");
+  return { jobId: message.toString("utf8", 0, newline), ok: message[newline + 1] === 0x31, tag: message[newline + 2]!, data: message.subarray(newline + 3) };
 }

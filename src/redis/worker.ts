@@ -21,7 +21,7 @@ import { loadFunction } from "../functionRefs.ts";
 import { Pool } from "../pool.ts";
 import { TaskKind } from "../pool/protocol.ts";
 import { cpuCount } from "../process.ts";
-import { dumps, loads, SerializationError } from "../reduction.ts";
+import { encodeMessage, loads, SerializationError, type Message } from "../reduction.ts";
 import {
   cancelChannel,
   DEFAULT_PREFIX,
@@ -134,12 +134,12 @@ export class RedisWorker {
       this.#log(`job ${jobId} cancelled by its pool`);
       return;
     }
-    let encoded: Uint8Array;
+    let encoded: Message;
     try {
-      encoded = dumps(value).data;
+      encoded = encodeMessage(value, "result");
     } catch (err) {
       ok = false;
-      encoded = dumps(err instanceof SerializationError ? err : new SerializationError(`the task's result cannot be sent back: ${String(err)}`, "result")).data;
+      encoded = encodeMessage(err instanceof SerializationError ? err : new SerializationError(`the task's result cannot be sent back: ${String(err)}`, "result"));
     }
     const deliver = (this.#conn as unknown as { multiprocDeliver: Deliver }).multiprocDeliver.bind(this.#conn);
     const message = encodeOutcome(jobId, ok, encoded);
@@ -154,15 +154,17 @@ export class RedisWorker {
       name: data.name,
       ...(data.registered ? { registered: true as const } : {}),
     })) as (...args: unknown[]) => unknown;
-    const payload = await loads(Buffer.from(data.payload, "base64"));
+    const payload = data.integers ?? (await loads(Buffer.from(data.payload ?? "", "base64")));
     // Only a guarded call can be stopped: the others are not worth the cost of running alone (see TaskData).
     const options = data.guarded ? { signal, ...(data.timeout === null ? {} : { timeout: data.timeout }) } : {};
     if (data.kind === TaskKind.Apply) {
       const { args, kwargs } = payload as { args: unknown[]; kwargs?: Record<string, unknown> };
       return this.#pool.apply(fn, args, { ...options, ...(kwargs === undefined ? {} : { kwargs }) });
     }
-    if (data.kind === TaskKind.Starmap) return this.#pool.starmap(fn, payload as unknown[][], options);
-    return this.#pool.map(fn, payload as unknown[], options);
+    // The job is a chunk already (the caller's chunksize): one local task, one round trip to a child.
+    const items = payload as unknown[];
+    const whole = { ...options, chunksize: Math.max(1, items.length) };
+    return data.kind === TaskKind.Starmap ? this.#pool.starmap(fn, items as unknown[][], whole) : this.#pool.map(fn, items, whole);
   }
 
   #onCancel(text: string): void {
