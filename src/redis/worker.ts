@@ -18,7 +18,7 @@ import { pathToFileURL } from "node:url";
 import { Worker, type Job } from "bullmq";
 import { Redis } from "ioredis";
 import { loadFunction } from "../functionRefs.ts";
-import { Pool } from "../pool.ts";
+import { LocalPool } from "../pool/engine.ts";
 import { TaskKind } from "../pool/protocol.ts";
 import { cpuCount } from "../process.ts";
 import { encodeMessage, loads, SerializationError, type Message } from "../reduction.ts";
@@ -53,13 +53,15 @@ export interface WorkerOptions {
 type Deliver = (alive: string, results: string, notify: string, message: Buffer, notice: Buffer) => Promise<number>;
 
 const EMPTY = Buffer.alloc(0);
+/** See EngineTuning. */
+const PROMPT_RESULTS_MS = 2;
 
 /** A running worker; drain() is what SIGTERM does. */
 export class RedisWorker {
   readonly #options: Required<WorkerOptions>;
   readonly #conn: Redis;
   readonly #sub: Redis;
-  readonly #pool: Pool;
+  readonly #pool: LocalPool;
   readonly #worker: Worker<TaskData>;
   readonly #running = new Map<string, { pool: string; abort: AbortController }>();
   readonly #name = `${hostname()}:${process.pid}`;
@@ -80,7 +82,8 @@ export class RedisWorker {
     this.#conn = new Redis(url, { maxRetriesPerRequest: null });
     this.#conn.defineCommand("multiprocDeliver", { numberOfKeys: 3, lua: DELIVER_SCRIPT });
     this.#sub = this.#conn.duplicate();
-    this.#pool = new Pool({ processes });
+    // This process's event loop only renews job locks meanwhile: it can wait for its children's results awake.
+    this.#pool = new LocalPool({ processes }, { promptResultsMs: PROMPT_RESULTS_MS });
     void this.#sub.subscribe(cancelChannel(prefix, queue));
     this.#sub.on("message", (_channel: string, text: string) => this.#onCancel(text));
     this.#worker = new Worker<TaskData>(queue, (job) => this.#run(job), {
@@ -148,12 +151,25 @@ export class RedisWorker {
     this.#log(`job ${jobId} ${how} in ${Date.now() - started} ms${delivered ? "" : " (pool gone: dropped)"}`);
   }
 
+  /** Task functions by module, name and registration, once loaded (a module is imported once; the lookup took 0.2–0.4 ms per job). */
+  readonly #functions = new Map<string, (...args: unknown[]) => unknown>();
+
+  async #function(data: TaskData): Promise<(...args: unknown[]) => unknown> {
+    const key = `${data.registered ? "registered" : "export"}\0${data.module}\0${data.name}`;
+    let fn = this.#functions.get(key);
+    if (!fn) {
+      fn = (await loadFunction({
+        module: pathToFileURL(resolve(this.#options.root, data.module)).href,
+        name: data.name,
+        ...(data.registered ? { registered: true as const } : {}),
+      })) as (...args: unknown[]) => unknown;
+      this.#functions.set(key, fn);
+    }
+    return fn;
+  }
+
   async #call(data: TaskData, signal: AbortSignal): Promise<unknown> {
-    const fn = (await loadFunction({
-      module: pathToFileURL(resolve(this.#options.root, data.module)).href,
-      name: data.name,
-      ...(data.registered ? { registered: true as const } : {}),
-    })) as (...args: unknown[]) => unknown;
+    const fn = await this.#function(data);
     const payload = data.integers ?? (await loads(Buffer.from(data.payload ?? "", "base64")));
     // Only a guarded call can be stopped: the others are not worth the cost of running alone (see TaskData).
     const options = data.guarded ? { signal, ...(data.timeout === null ? {} : { timeout: data.timeout }) } : {};
