@@ -203,7 +203,9 @@ class RedisPool extends PoolCalls implements PoolApi {
     }
     for (let i = 0; i < batch.length; i += ADD_BATCH) {
       const part = batch.slice(i, i + ADD_BATCH);
-      this.#queue.addBulk(part).catch((err: unknown) => {
+      // One job alone skips addBulk's transaction (0.19 against 0.25 ms here): an apply's latency.
+      const added = part.length === 1 ? this.#queue.add(part[0]!.name, part[0]!.data, part[0]!.opts) : this.#queue.addBulk(part);
+      added.catch((err: unknown) => {
         for (const { opts } of part) this.#outcome(opts.jobId, false, new ProcessError("the task could not be queued in Redis", { cause: err }));
       });
     }

@@ -84,8 +84,16 @@ export abstract class PoolCalls implements PoolCore {
     if (!Array.isArray(callArgs)) throw new TypeError("args must be an array");
     const { kwargs } = options;
     if (kwargs !== undefined && (kwargs === null || typeof kwargs !== "object")) throw new TypeError("kwargs must be an object");
-    const fnId = this.#functionId(fn as Fn);
-    const job = new ApplyJob<Awaited<R>>(this, fnId, applyPayload(callArgs, kwargs), options);
+    return this.applyEncoded(fn as Fn, applyPayload(callArgs, kwargs), options);
+  }
+
+  /**
+   * applyAsync with its arguments encoded already, as applyPayload makes
+   * them: a `multiproc worker` hands a job's on as they came (not public).
+   */
+  applyEncoded<R>(fn: Fn, encoded: Uint8Array, options: ApplyAsyncOptions<R> = {}): AsyncResult<R> {
+    this.checkRunning();
+    const job = new ApplyJob<R>(this, this.#functionId(fn), encoded, options);
     this.submit(job);
     return job.result;
   }

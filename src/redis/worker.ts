@@ -55,6 +55,8 @@ type Deliver = (alive: string, results: string, notify: string, message: Buffer,
 const EMPTY = Buffer.alloc(0);
 /** See EngineTuning. */
 const PROMPT_RESULTS_MS = 2;
+/** A pool seen alive is taken to be so for this long (its jobs skip the check). */
+const ALIVE_CHECK_MS = 1000;
 
 /** A running worker; drain() is what SIGTERM does. */
 export class RedisWorker {
@@ -113,11 +115,12 @@ export class RedisWorker {
     this.#running.set(jobId, { pool: data.pool, abort });
     const started = Date.now();
     this.#log(`job ${jobId} start ${data.module}#${data.name}${job.attemptsStarted > 1 ? ` (run ${job.attemptsStarted})` : ""}`);
-    // Whether the pool is still there is asked while the task starts, not before: a round trip less per job.
+    // Whether the pool is still there is asked while the task starts, not before: a round trip less per job;
+    // and once a second per pool at most (a pool gone since finds its outcomes dropped by the delivery script).
     // A task of a pool found gone is stopped if it can be (a guarded call), and its outcome dropped either way.
-    const poolGone = this.#conn.exists(keys.alive).then((alive) => {
-      if (alive === 0) abort.abort();
-      return alive === 0;
+    const poolGone = this.#poolGone(data.pool, keys.alive).then((gone) => {
+      if (gone) abort.abort();
+      return gone;
     });
     let ok = true;
     let value: unknown;
@@ -151,6 +154,18 @@ export class RedisWorker {
     this.#log(`job ${jobId} ${how} in ${Date.now() - started} ms${delivered ? "" : " (pool gone: dropped)"}`);
   }
 
+  /** Pools seen alive, and when (Date.now()). */
+  readonly #alive = new Map<string, number>();
+
+  async #poolGone(pool: string, aliveKey: string): Promise<boolean> {
+    const seen = this.#alive.get(pool);
+    if (seen !== undefined && Date.now() - seen < ALIVE_CHECK_MS) return false;
+    const gone = (await this.#conn.exists(aliveKey)) === 0;
+    if (gone) this.#alive.delete(pool);
+    else this.#alive.set(pool, Date.now());
+    return gone;
+  }
+
   /** Task functions by module, name and registration, once loaded (a module is imported once; the lookup took 0.2–0.4 ms per job). */
   readonly #functions = new Map<string, (...args: unknown[]) => unknown>();
 
@@ -170,13 +185,12 @@ export class RedisWorker {
 
   async #call(data: TaskData, signal: AbortSignal): Promise<unknown> {
     const fn = await this.#function(data);
-    const payload = data.integers ?? (await loads(Buffer.from(data.payload ?? "", "base64")));
+    const encoded = new Uint8Array(Buffer.from(data.payload ?? "", "base64"));
     // Only a guarded call can be stopped: the others are not worth the cost of running alone (see TaskData).
     const options = data.guarded ? { signal, ...(data.timeout === null ? {} : { timeout: data.timeout }) } : {};
-    if (data.kind === TaskKind.Apply) {
-      const { args, kwargs } = payload as { args: unknown[]; kwargs?: Record<string, unknown> };
-      return this.#pool.apply(fn, args, { ...options, ...(kwargs === undefined ? {} : { kwargs }) });
-    }
+    // An apply's arguments are encoded as the local pool's are (applyPayload): they go on to the child as they came.
+    if (data.kind === TaskKind.Apply) return this.#pool.applyEncoded(fn, encoded, options).get();
+    const payload = data.integers ?? (await loads(encoded));
     // The job is a chunk already (the caller's chunksize): one local task, one round trip to a child.
     const items = payload as unknown[];
     const whole = { ...options, chunksize: Math.max(1, items.length) };
