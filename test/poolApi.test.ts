@@ -79,5 +79,5 @@ test("the published Pool type has the public API only", () => {
   assert.ok(existsSync(dts), "dist/pool.d.ts is missing: npm test builds it first (npm run build)");
   const text = readFileSync(dts, "utf8");
   assert.match(text, /export declare class Pool implements PoolApi/);
-  for (const internal of ["offer(", "abortJob(", "retries:", "#engine", "LocalPool"]) assert.ok(!text.includes(internal), `dist/pool.d.ts mentions ${internal}`);
+  for (const internal of ["offer(", "abortJob(", "applyEncoded(", "retries:", "#engine", "LocalPool"]) assert.ok(!text.includes(internal), `dist/pool.d.ts mentions ${internal}`);
 });
