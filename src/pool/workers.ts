@@ -18,6 +18,7 @@ import { Channel } from "../channel.ts";
 import { ProcessError, WorkerLostError } from "../errors.ts";
 import { exitedUnheld, type Process, type Target } from "../process.ts";
 import { RawArray } from "../sharedctypes.ts";
+import { whileStartingWorkers } from "../spawn/standby.ts";
 import type { Task } from "./jobs.ts";
 import { PoolChannel, STOP, hasBegun } from "./protocol.ts";
 import type { WorkerView } from "./scheduler.ts";
@@ -112,7 +113,7 @@ export class Workers {
     Atomics.store(this.#started.view, slot.index, 0);
     const worker = new this.#options.Process({ target: poolWorker, args: [setup], daemon: true });
     worker.name = worker.name.replace(/^Process-/, "PoolWorker-");
-    worker.start();
+    whileStartingWorkers(() => worker.start());
     Object.assign(slot, workerFields(worker));
     const generation = slot.generation;
     void worker[exitedUnheld]().then((code) => this.#options.onExit(slot, generation, code));

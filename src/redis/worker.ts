@@ -57,6 +57,7 @@ const EMPTY = Buffer.alloc(0);
 const PROMPT_RESULTS_MS = 2;
 /** A pool seen alive is taken to be so for this long (its jobs skip the check). */
 const ALIVE_CHECK_MS = 1000;
+const ALIVE_REMEMBERED = 1024;
 
 /** A running worker; drain() is what SIGTERM does. */
 export class RedisWorker {
@@ -161,8 +162,9 @@ export class RedisWorker {
     const seen = this.#alive.get(pool);
     if (seen !== undefined && Date.now() - seen < ALIVE_CHECK_MS) return false;
     const gone = (await this.#conn.exists(aliveKey)) === 0;
-    if (gone) this.#alive.delete(pool);
-    else this.#alive.set(pool, Date.now());
+    // A long-running worker sees pool after pool: forgetting them all now and then only costs a check each.
+    if (this.#alive.size >= ALIVE_REMEMBERED) this.#alive.clear();
+    if (!gone) this.#alive.set(pool, Date.now());
     return gone;
   }
 

@@ -5,8 +5,8 @@
  * runtime, which takes a child's start from tens of milliseconds to a few.
  *
  * A spare is only made once a program has started two children with the
- * same method (a program that starts one child pays nothing), and while a
- * core is idle (see replenish), is dropped
+ * same method (a program that starts one child pays nothing; for a pool's
+ * workers, once a core is idle: see whileStartingWorkers), is dropped
  * after a few idle seconds, and is never used if what it inherited has
  * changed since it started (cwd, environment, execArgv: its fingerprint).
  * Spares are unref'd, die with this process (the kernel's parent-death
@@ -33,7 +33,7 @@ interface Slot {
 }
 
 const IDLE_MS = 10_000;
-/** While every core is busy, look again this often for an idle one, for at most MAX_DEFER_MS. */
+/** While every core is busy, a pool worker's spare looks again this often for an idle one, for at most MAX_DEFER_MS. */
 const QUIET_POLL_MS = 50;
 const MAX_DEFER_MS = 2000;
 
@@ -81,22 +81,36 @@ export function takeSpare<S extends Spare>(method: StartMethod, fingerprint: () 
   return spare;
 }
 
+let startingWorkers = 0;
+
 /**
- * After a start: from the second one on, prepare the next spare once a
- * core is idle, or after MAX_DEFER_MS. A runtime's boot takes a core for a
- * tenth of a second; taken from the work that just started (a new pool's
- * workers, its first map), it cost that work more than the spare saved the
- * next start (a fresh Pool(2)'s first 20k-task map: 186 ms with the spare
- * booted at once, 140 ms with it deferred). A machine that never idles still
- * gets its spare, a little later.
+ * Start pool workers with `start`: the spare their starts ask for boots
+ * once a core is idle, or after MAX_DEFER_MS, rather than at once. A
+ * runtime's boot takes a core for a tenth of a second; taken from the work
+ * the workers are about to get (a new pool's first map), it cost that work
+ * more than the spare saved the next start (a fresh Pool(2)'s first
+ * 20k-task map: 186 ms with the spare booted at once, 140 ms with it
+ * deferred). A machine that never idles still gets its spare, a little
+ * later. Other starts (a Process of the program's own) replenish at once:
+ * the next one may come right after.
  */
+export function whileStartingWorkers<T>(start: () => T): T {
+  startingWorkers++;
+  try {
+    return start();
+  } finally {
+    startingWorkers--;
+  }
+}
+
+/** After a start: from the second one on, prepare the next spare once the current work has run (see whileStartingWorkers). */
 export function replenish(method: StartMethod, fingerprint: () => string, make: () => Spare | null): void {
   const slot = slotOf(method);
   if (!standbyEnabled() || slot.starts < 2 || slot.spare || slot.pending) return;
   slot.pending = true;
-  const since = performance.now();
+  const deferUntil = startingWorkers > 0 ? performance.now() + MAX_DEFER_MS : 0;
   const attempt = (): void => {
-    if (!slot.spare && !idleCore() && performance.now() - since < MAX_DEFER_MS) {
+    if (!slot.spare && performance.now() < deferUntil && !idleCore()) {
       setTimeout(attempt, QUIET_POLL_MS).unref();
       return;
     }
