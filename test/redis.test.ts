@@ -143,6 +143,17 @@ describe("Pool on Redis", { skip: missing, timeout: 600_000 }, () => {
     assert.equal(await p.apply(identity, ["text"]), "text");
   });
 
+  it("a worker run by plain node (no loader) runs TypeScript task modules: the project's tsx registers itself", async () => {
+    const q = newQueue();
+    queues.push(q);
+    const plain = new WorkerProcess(server.url, q, LOCK, builtCli, []);
+    workers.push(plain);
+    await plain.started();
+    await using p = pool(q);
+    assert.deepEqual(await p.map(square, [1, 2, 3]), [1, 4, 9]);
+    assert.equal(await p.apply(add, [2, 3]), 5);
+  });
+
   it("keeps a task's error type, fields and remote stack; imap goes on after a failed item", async () => {
     await using p = pool();
     const error = await p.apply(overQuota, [5]).catch((err: unknown) => err);

@@ -100,8 +100,8 @@ export class WorkerProcess {
   readonly child: ChildProcess;
   log = "";
 
-  constructor(url: string, queue: string, extra: string[] = [], program = cli) {
-    this.child = spawn(process.execPath, ["--import", "tsx", program, "worker", "--redis", url, "--queue", queue, "--root", root, "--processes", "1", ...extra], {
+  constructor(url: string, queue: string, extra: string[] = [], program = cli, nodeOptions = ["--import", "tsx"]) {
+    this.child = spawn(process.execPath, [...nodeOptions, program, "worker", "--redis", url, "--queue", queue, "--root", root, "--processes", "1", ...extra], {
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
     });

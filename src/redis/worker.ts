@@ -21,6 +21,7 @@ import { loadFunction } from "../functionRefs.ts";
 import { LocalPool } from "../pool/engine.ts";
 import { TaskKind } from "../pool/protocol.ts";
 import { cpuCount } from "../process.ts";
+import { enableTypeScriptLoader } from "../spawn/typescript.ts";
 import { encodeMessage, loads, SerializationError, type Message } from "../reduction.ts";
 import {
   cancelChannel,
@@ -81,6 +82,8 @@ export class RedisWorker {
       lockDuration,
     };
     this.#options.root = resolve(this.#options.root);
+    // A task module in TypeScript loads here as in a pool's child: the project's tsx registers itself for it.
+    enableTypeScriptLoader();
     const { url, queue, prefix, processes } = this.#options;
     this.#conn = new Redis(url, { maxRetriesPerRequest: null });
     this.#conn.defineCommand("multiprocDeliver", { numberOfKeys: 3, lua: DELIVER_SCRIPT });
