@@ -11,8 +11,9 @@
  * storm of such deaths from spinning.
  *
  * Talks to: pool/worker.ts (the Process target it starts), pool/protocol.ts
- * (the channels), pool/scheduler.ts (what it knows of a worker); pool/engine.ts
- * owns it.
+ * (the channels), pool/scheduler.ts (what it knows of a worker),
+ * spawn/standby.ts (a worker start's spare waits for an idle core);
+ * pool/engine.ts owns it.
  */
 import { Channel } from "../channel.ts";
 import { ProcessError, WorkerLostError } from "../errors.ts";

@@ -10,7 +10,8 @@
  * timeout, terminate) over pub/sub: the local call is aborted, which kills
  * the child running it.
  *
- * Talks to: redis/protocol.ts, redis.ts (the pool side), pool.ts.
+ * Talks to: redis/protocol.ts, redis.ts (the pool side), pool/engine.ts (the
+ * local pool), spawn/typescript.ts (TypeScript task modules).
  */
 import { hostname } from "node:os";
 import { resolve } from "node:path";

@@ -13,7 +13,8 @@
  * signal for spawn spares), and are not children until they are used.
  * MULTIPROC_STANDBY=0 turns the mechanism off.
  *
- * Talks to: spawnChild.ts and threadChild.ts, which make and launch spares.
+ * Talks to: spawnChild.ts and threadChild.ts, which make and launch spares;
+ * pool/workers.ts starts its workers through whileStartingWorkers.
  */
 import { idleCore } from "../procfs.ts";
 import { shared } from "../runtime.ts";
