@@ -40,7 +40,7 @@ import { PoolCalls, type Fn } from "./pool/calls.ts";
 import type { Job, Task } from "./pool/jobs.ts";
 import { TaskKind } from "./pool/protocol.ts";
 import { cpuCount } from "./process.ts";
-import { decodeValueAt, DUMPED, dumps, loads } from "./reduction.ts";
+import { decodeMessage, dumps } from "./reduction.ts";
 import { handled } from "./waiting.ts";
 import {
   cancelChannel,
@@ -314,8 +314,7 @@ class RedisPool extends PoolCalls implements PoolApi {
   async #decode({ jobId, ok, tag, data }: ReturnType<typeof decodeOutcome>): Promise<void> {
     let value: unknown;
     try {
-      value = decodeValueAt(tag, data, 0, data.length, false);
-      if (value === DUMPED) value = await loads(data);
+      value = await decodeMessage({ tag, payload: data });
     } catch (err) {
       this.#outcome(jobId, false, err);
       return;

@@ -191,14 +191,13 @@ export class RedisWorker {
 
   async #call(data: TaskData, signal: AbortSignal): Promise<unknown> {
     const fn = await this.#function(data);
-    const encoded = new Uint8Array(Buffer.from(data.payload ?? "", "base64"));
+    const payload = () => new Uint8Array(Buffer.from(data.payload ?? "", "base64"));
     // Only a guarded call can be stopped: the others are not worth the cost of running alone (see TaskData).
     const options = data.guarded ? { signal, ...(data.timeout === null ? {} : { timeout: data.timeout }) } : {};
     // An apply's arguments are encoded as the local pool's are (applyPayload): they go on to the child as they came.
-    if (data.kind === TaskKind.Apply) return this.#pool.applyEncoded(fn, encoded, options).get();
-    const payload = data.integers ?? (await loads(encoded));
+    if (data.kind === TaskKind.Apply) return this.#pool.applyEncoded(fn, payload(), options).get();
     // The job is a chunk already (the caller's chunksize): one local task, one round trip to a child.
-    const items = payload as unknown[];
+    const items = data.integers ?? ((await loads(payload())) as unknown[]);
     const whole = { ...options, chunksize: Math.max(1, items.length) };
     return data.kind === TaskKind.Starmap ? this.#pool.starmap(fn, items as unknown[][], whole) : this.#pool.map(fn, items, whole);
   }
