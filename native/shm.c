@@ -696,11 +696,18 @@ static int run_tracker(int listener) {
         if (!fds[i + 1].revents) continue;
         char message[MESSAGE_MAX + 1];
         ssize_t n;
-        while ((n = recv(t.clients[i], message, MESSAGE_MAX, 0)) > 0) {
-          message[n] = '\0';
-          handle_message(&t, message);
+        for (;;) {
+          n = recv(t.clients[i], message, MESSAGE_MAX, 0);
+          if (n > 0) {
+            message[n] = '\0';
+            handle_message(&t, message);
+            continue;
+          }
+          /* ECONNRESET: the client died before reading our hello, but what it sent is still queued behind that error. */
+          if (n < 0 && (errno == EINTR || errno == ECONNRESET)) continue;
+          break;
         }
-        if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        if (n == 0 || errno != EAGAIN) {
           close(t.clients[i]);
           t.clients[i] = t.clients[--t.client_count];
         }

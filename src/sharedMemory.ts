@@ -33,8 +33,10 @@
  * creator whose segment another process unlinked drops its hold at its next
  * SharedMemory call (or exit), which frees the memory once nobody maps it.
  * If the tracker itself is killed, a process
- * re-registers the segments it created at its next creation; those of
- * creators already dead are then left to unlink() by hand.
+ * re-registers the segments it created at its next creation once the
+ * tracker is gone (one made while the tracker is still exiting goes to it,
+ * and counts only at the creation after); those of creators already dead
+ * are then left to unlink() by hand.
  *
  * Creation reserves the pages (posix_fallocate): a full /dev/shm fails at
  * once with an ENOSPC error instead of a SIGBUS later. After close(), `buf`

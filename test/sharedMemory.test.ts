@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SharedMemory, ShareableList, getContext, type StartMethod } from "../src/index.ts";
 import * as targets from "./fixtures/shmTargets.ts";
-import { fixtures, pidRunning, pidsWithCommandLine, readJson, tempDir, waitUntil } from "./helpers.ts";
+import { fixtures, pidExists, pidsWithCommandLine, readJson, tempDir, waitUntil } from "./helpers.ts";
 
 const methods: StartMethod[] = ["spawn", "thread"];
 
@@ -427,10 +427,12 @@ describe("reclaiming segments whose users died", () => {
     await waitUntil(() => trackers(label).length === 1, 20_000, "the tracker");
     const [old] = trackers(label);
     process.kill(old!, "SIGKILL");
-    // Not "its command line is gone": the kernel drops that (with the memory) before it closes the
-    // tracker's sockets, and a segment registered in between would go to a tracker about to vanish.
-    // A process is a zombie, or reaped, only once all its descriptors are closed.
-    await waitUntil(() => !pidRunning(old!), 20_000, "the tracker to die");
+    // Not "its command line is gone", nor "it is a zombie": the kernel drops the command line (with
+    // the memory) before it closes the tracker's sockets, and a killed process's main thread shows as a
+    // zombie while its other threads, which share its descriptors, are still exiting. A segment
+    // registered in between goes to a tracker about to vanish. Its parent (the program, which started
+    // it) can reap it only once every thread has exited, all descriptors closed.
+    await waitUntil(() => !pidExists(old!), 20_000, "the tracker to die and be reaped");
     writeFileSync(join(dir, "go"), "");
     await waitUntil(() => existsSync(join(dir, "second")), 30_000, "the second segment");
     process.kill(run.pid, "SIGKILL");
