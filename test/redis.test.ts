@@ -15,9 +15,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { AsyncResult, IMapIterator, MapResult, Pool, TimeoutError, WorkerLostError } from "../src/index.ts";
 import { redis } from "../src/redis.ts";
-import { add, identity, killMyWorker, logged, noop, overQuota, overQuotaOrSquare, QuotaError, slowSquare, square } from "./fixtures/redisTargets.ts";
+import { add, identity, killMyWorker, logged, loggedItem, noop, overQuota, overQuotaOrSquare, QuotaError, slowSquare, square } from "./fixtures/redisTargets.ts";
 import { tempDir, waitUntil } from "./helpers.ts";
-import { builtCli, haveRedisServer, RedisServer, redisMissing, root, scanKeys, WorkerProcess } from "./redisSetup.ts";
+import { builtCli, haveRedisServer, NetworkHost, RedisServer, redisMissing, root, scanKeys, WorkerProcess } from "./redisSetup.ts";
 
 const missing = redisMissing();
 /** Short locks, so a vanished worker is noticed within seconds (the stall check runs every half of it). */
@@ -304,6 +304,52 @@ describe("Pool on Redis", { skip: missing, timeout: 600_000 }, () => {
     } finally {
       for (const w of ws) w.killGroup();
       await own.stop();
+    }
+  });
+  it("a worker on another host (its own network namespace): cut off from Redis mid-task, its job runs again here, each result once", { skip: !haveRedisServer() && "needs a private redis-server (binary on PATH) that the other host can reach" }, async (t) => {
+    const host = NetworkHost.create();
+    if (typeof host === "string") {
+      t.skip(host);
+      return;
+    }
+    let own: RedisServer | undefined;
+    const ws: WorkerProcess[] = [];
+    try {
+      own = await RedisServer.start(false, [host.hostAddress]);
+      const q = newQueue();
+      const remote = new WorkerProcess(own.urlVia(host.hostAddress), q, LOCK, undefined, undefined, host.launcher);
+      const local = new WorkerProcess(own.url, q, LOCK);
+      ws.push(remote, local);
+      await Promise.all(ws.map((w) => w.started()));
+      await using p = new Pool({ backend: redis({ url: own.url, queue: q, root }), processes: 2 });
+      const file = join(tempDir(), "runs");
+      const items = Array.from({ length: 8 }, (_, i) => i);
+      // Unordered: a result delivered twice would show as one value too many.
+      const values = (async () => {
+        const seen: number[] = [];
+        for await (const value of p.imapUnordered(loggedItem, items.map((x): [string, number, number] => [file, x, 3000]), { chunksize: 1 })) seen.push(value);
+        return seen;
+      })();
+      const onRemote = () => readLines(file).filter((line) => line.startsWith(`${remote.pid} `));
+      await waitUntil(() => onRemote().length > 0, 60_000, "a task to start on the other host");
+      host.cut();
+      const cutOff = onRemote().map((line) => line.split(" ")[1]!);
+      // The lock lapses, the stall check hands the job back, and it runs here.
+      const reran = () => cutOff.every((x) => readLines(file).includes(`${local.pid} ${x}`));
+      await waitUntil(reran, 60_000, "the cut-off tasks to run again on this host");
+      // Back before the map ends: the other host's late outcomes reach Redis while the pool still reads.
+      host.restore();
+      const seen = await values;
+      assert.deepEqual([...seen].sort((a, b) => a - b), items.map((x) => x * x));
+      assert.ok(remote.log.includes(" start "), remote.log);
+      assert.deepEqual(await p.map(square, [1, 2, 3]), [1, 4, 9]);
+      p.close();
+      await p.join();
+      assert.deepEqual(await poolLeftovers(own.url, q), []);
+    } finally {
+      for (const w of ws) w.killGroup();
+      host.remove();
+      await own?.stop();
     }
   });
 });

@@ -4,6 +4,7 @@
  * processes, each in its own process group as if on its own machine.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -42,24 +43,40 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+function redisUrl(address: string, port: number, password: string): string {
+  return `redis://${password ? `:${password}@` : ""}${address}:${port}`;
+}
+
 export class RedisServer {
   process: ChildProcess | undefined;
   constructor(
     readonly url: string,
     readonly port: number,
+    readonly password = "",
   ) {}
 
-  /** A private server (when the binary is on PATH and `shared` is false or REDIS_URL unset), else REDIS_URL. */
-  static async start(shared = true): Promise<RedisServer> {
+  /** Its URL as a client at `address` (one of those it listens on) writes it. */
+  urlVia(address: string): string {
+    return redisUrl(address, this.port, this.password);
+  }
+
+  /**
+   * A private server (when the binary is on PATH and `shared` is false or REDIS_URL unset), else REDIS_URL.
+   * A private one listens on 127.0.0.1 and on `alsoOn` (addresses of this host that other "machines" reach),
+   * and then wants a password, as Redis does of clients on other hosts.
+   */
+  static async start(shared = true, alsoOn: string[] = []): Promise<RedisServer> {
     if (shared && process.env.REDIS_URL) return new RedisServer(process.env.REDIS_URL, 0);
     const port = await freePort();
-    const server = new RedisServer(`redis://127.0.0.1:${port}`, port);
-    await server.#spawn();
+    const password = alsoOn.length > 0 ? randomUUID() : "";
+    const server = new RedisServer(redisUrl("127.0.0.1", port, password), port, password);
+    await server.#spawn(alsoOn);
     return server;
   }
 
-  async #spawn(): Promise<void> {
-    const child = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  async #spawn(alsoOn: string[]): Promise<void> {
+    const auth = this.password ? ["--requirepass", this.password] : [];
+    const child = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", ...alsoOn, ...auth, "--save", "", "--appendonly", "no"], { stdio: "ignore" });
     this.process = child;
     owned.add(() => child.kill("SIGKILL"));
     const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -100,8 +117,10 @@ export class WorkerProcess {
   readonly child: ChildProcess;
   log = "";
 
-  constructor(url: string, queue: string, extra: string[] = [], program = cli, nodeOptions = ["--import", "tsx"]) {
-    this.child = spawn(process.execPath, [...nodeOptions, program, "worker", "--redis", url, "--queue", queue, "--root", root, "--processes", "1", ...extra], {
+  /** `launcher`: a command that runs node for it (`ip netns exec NAME`: on another "host"); it must exec node, keeping its pid. */
+  constructor(url: string, queue: string, extra: string[] = [], program = cli, nodeOptions = ["--import", "tsx"], launcher: string[] = []) {
+    const command = [...launcher, process.execPath, ...nodeOptions, program, "worker", "--redis", url, "--queue", queue, "--root", root, "--processes", "1", ...extra];
+    this.child = spawn(command[0]!, command.slice(1), {
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -148,4 +167,64 @@ export async function scanKeys(url: string, pattern: string): Promise<string[]> 
   } while (cursor !== "0");
   await client.quit();
   return keys;
+}
+
+/**
+ * Another "host" on this machine: a network namespace of its own, reaching
+ * this one over a veth pair (10.77.x.y/30), and nothing else (not even this
+ * host's loopback). Needs root and iproute2's `ip`; names and addresses
+ * come from this process's pid, so concurrent runs do not meet.
+ */
+export class NetworkHost {
+  readonly name = `mpt${process.pid}`;
+  readonly #outside = `mpo${process.pid}`;
+  readonly #inside = `mpi${process.pid}`;
+  readonly #base = `10.77.${process.pid % 250}.${(Math.floor(process.pid / 250) % 63) * 4}`;
+  /** This host's address on the link, which the other host reaches. */
+  readonly hostAddress = this.#base.replace(/\.(\d+)$/, (_, last: string) => `.${Number(last) + 1}`);
+  readonly #ownAddress = this.#base.replace(/\.(\d+)$/, (_, last: string) => `.${Number(last) + 2}`);
+
+  /** The host, or why there cannot be one here. */
+  static create(): NetworkHost | string {
+    const host = new NetworkHost();
+    try {
+      host.#ip("netns", "add", host.name);
+    } catch (err) {
+      return `no network namespaces here (root and iproute2 needed): ${(err as Error).message.split("\n")[0]}`;
+    }
+    owned.add(() => host.remove());
+    host.#ip("link", "add", host.#outside, "type", "veth", "peer", "name", host.#inside);
+    host.#ip("link", "set", host.#inside, "netns", host.name);
+    host.#ip("addr", "add", `${host.hostAddress}/30`, "dev", host.#outside);
+    host.#ip("link", "set", host.#outside, "up");
+    host.#ip("-n", host.name, "addr", "add", `${host.#ownAddress}/30`, "dev", host.#inside);
+    host.#ip("-n", host.name, "link", "set", host.#inside, "up");
+    host.#ip("-n", host.name, "link", "set", "lo", "up");
+    return host;
+  }
+
+  /** What runs a command on that host. */
+  get launcher(): string[] {
+    return ["ip", "netns", "exec", this.name];
+  }
+
+  /** Take the link down: the other host's connections stall, as over a network that failed. */
+  cut(): void {
+    this.#ip("link", "set", this.#outside, "down");
+  }
+
+  restore(): void {
+    this.#ip("link", "set", this.#outside, "up");
+  }
+
+  /** Remove the namespace (its end of the link goes with it, and so does ours). */
+  remove(): void {
+    spawnSync("ip", ["netns", "del", this.name]);
+    spawnSync("ip", ["link", "del", this.#outside]);
+  }
+
+  #ip(...args: string[]): void {
+    const run = spawnSync("ip", args, { encoding: "utf8" });
+    if (run.status !== 0) throw new Error(`ip ${args.join(" ")}: ${run.error?.message ?? run.stderr.trim()}`);
+  }
 }

@@ -1,0 +1,10 @@
+import * as multiproc from "../dist/index.js";
+import { redis } from "../dist/redis.js";
+import { square } from "./lib/pool_targets.mjs";
+import { multiprocWorker, root, startRedis } from "./lib/redis_setup.mjs";
+const server = await startRedis();
+const ws = [multiprocWorker(server.url, "q1"), multiprocWorker(server.url, "q1")]; await Promise.all(ws.map(w => w.started));
+const pool = new multiproc.Pool({ backend: redis({ url: server.url, queue: "q1", root }), processes: 2 });
+const items = Array.from({ length: 100000 }, (_, i) => i);
+for (let i = 0; i < 60; i++) await pool.map(square, items);
+await pool.terminate(); for (const w of ws) w.kill(); await server.stop(); process.exit(0);
