@@ -179,10 +179,11 @@ export class NetworkHost {
   readonly name = `mpt${process.pid}`;
   readonly #outside = `mpo${process.pid}`;
   readonly #inside = `mpi${process.pid}`;
-  readonly #base = `10.77.${process.pid % 250}.${(Math.floor(process.pid / 250) % 63) * 4}`;
+  readonly #subnet = `10.77.${process.pid % 250}`;
+  readonly #first = (Math.floor(process.pid / 250) % 63) * 4;
   /** This host's address on the link, which the other host reaches. */
-  readonly hostAddress = this.#base.replace(/\.(\d+)$/, (_, last: string) => `.${Number(last) + 1}`);
-  readonly #ownAddress = this.#base.replace(/\.(\d+)$/, (_, last: string) => `.${Number(last) + 2}`);
+  readonly hostAddress = `${this.#subnet}.${this.#first + 1}`;
+  readonly #ownAddress = `${this.#subnet}.${this.#first + 2}`;
 
   /** The host, or why there cannot be one here. */
   static create(): NetworkHost | string {
@@ -217,7 +218,7 @@ export class NetworkHost {
     this.#ip("link", "set", this.#outside, "up");
   }
 
-  /** Remove the namespace (its end of the link goes with it, and so does ours). */
+  /** Remove the namespace, and our end of the link (gone with it, unless a process still lives in there). */
   remove(): void {
     spawnSync("ip", ["netns", "del", this.name]);
     spawnSync("ip", ["link", "del", this.#outside]);
