@@ -343,6 +343,11 @@ export class ShareableList implements Iterable<ShareableValue> {
   private readonly view: DataView;
 
   constructor(values?: Iterable<ShareableValue> | null, options: ShareableListOptions = {}) {
+    // Array.from would take any object for an empty list: `new ShareableList({ name })` would create one instead of attaching.
+    if (values != null && typeof (values as Partial<Iterable<unknown>>)[Symbol.iterator] !== "function") {
+      const hint = typeof values === "object" && "name" in values ? ": to attach a list by name, write new ShareableList(null, { name })" : "";
+      throw new TypeError(`ShareableList's values must be iterable (an array, say), got ${typeof values}${hint}`);
+    }
     if (values == null && options.name != null) {
       this.shm = new SharedMemory({ name: options.name });
       this.view = new DataView(this.shm.buf.buffer, this.shm.buf.byteOffset, this.shm.size);

@@ -166,6 +166,19 @@ describe("SharedMemory in one process", () => {
 describe("ShareableList in one process", () => {
   const mixed = ["howdy", Buffer.from("HoWdY"), -273.154, 100, null, true, 42n] as const;
 
+  test("values that are not iterable are refused, not taken for an empty list; attaching by name is shown", () => {
+    const list = new ShareableList([1]);
+    const name = list.shm.name;
+    generated.add(name);
+    assert.throws(() => new ShareableList({ name } as never), (err: Error) => err instanceof TypeError && /new ShareableList\(null, \{ name \}\)/.test(err.message));
+    assert.throws(() => new ShareableList(5 as never), /must be iterable .* got number/);
+    const attached = new ShareableList(null, { name });
+    assert.equal(attached.get(0), 1);
+    attached.shm.close();
+    list.shm.close();
+    list.shm.unlink();
+  });
+
   test("mixed values round-trip, with negative indices, get/set and length", () => {
     const list = new ShareableList([...mixed]);
     generated.add(list.shm.name);
