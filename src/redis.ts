@@ -48,6 +48,7 @@ import {
   DEFAULT_PREFIX,
   encodeInput,
   LOCK_DURATION_MS,
+  oneByteString,
   POOL_TTL_MS,
   poolKeys,
   STALLED_INTERVAL_MS,
@@ -170,7 +171,7 @@ class RedisPool extends PoolCalls implements PoolApi {
     if (module.startsWith("..") || isAbsolute(module)) {
       throw new TypeError(`function ${fn.name}() is in ${path}, outside the project root ${this.#settings.root}: workers find modules relative to their --root; pass redis({ root })`);
     }
-    return { ...ref, module: module.split(sep).join("/") };
+    return { ...ref, module: oneByteString(module.split(sep).join("/")), name: oneByteString(ref.name) };
   }
 
   protected checkRunning(): void {
