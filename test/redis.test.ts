@@ -1,9 +1,10 @@
 /*
  * The Pool on Redis (multiproc/redis) against a real redis-server, with
  * `multiproc worker` processes each in its own process group, as if on
- * machines of their own: the whole Pool API, errors, workers killed and
- * restarted, Redis stopped and resumed, SIGTERM draining, and nothing left
- * in Redis afterwards.
+ * machines of their own (one in a network namespace of its own, whose link
+ * is cut): the whole Pool API, errors, workers killed and restarted or cut
+ * off, Redis stopped and resumed, SIGTERM draining, and nothing left in
+ * Redis afterwards.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
