@@ -705,6 +705,31 @@ for (const method of methods) {
       await replacedAtLeast(pool, replaced, 2);
     });
 
+    test("a quick task that calls process.exit: the results its worker held still arrive, only that item is lost, the rest run on", HANG, async () => {
+      // One worker, and a function it has run: the items travel in large batches and their results leave together
+      // (pool/worker.ts). With the default buffersize the consumer's reading on hands out a task while the dead worker's
+      // are being settled; with all items read at once, the worker holds up to a thousand results when it exits.
+      const solo = new Pool({ processes: 1, context: method });
+      try {
+        assert.deepEqual(await solo.map(targets.sqrSyncOrExit, range(3000), { chunksize: 1 }), range(3000).map((x) => x * x));
+        const items = [...range(1000), -1, ...range(1000)];
+        for (const buffersize of [undefined, items.length]) {
+          const outcomes = await drainOutcomes(solo.imap(targets.sqrSyncOrExit, items, { chunksize: 1, buffersize }));
+          assert.equal(outcomes.length, items.length);
+          outcomes.forEach((outcome, i) => {
+            if (i === 1000) {
+              assert.ok(!outcome.ok && outcome.error instanceof WorkerLostError && outcome.error.exitCode === 3, `item 1000: ${String(!outcome.ok && outcome.error)}`);
+            } else {
+              assert.deepEqual(outcome, { ok: true, value: items[i]! * items[i]! }, `buffersize ${buffersize}, item ${i}: ${!outcome.ok ? String(outcome.error) : ""}`);
+            }
+          });
+        }
+        assert.equal(solo.stats().workersReplaced, 2);
+      } finally {
+        await solo.terminate();
+      }
+    });
+
     test("imap hands over a finished result while the worker runs its next task", HANG, async () => {
       // One worker gets both tasks in one batch; the second waits for an event the test sets only after it has the first result.
       const event = new Event();

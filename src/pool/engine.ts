@@ -390,6 +390,9 @@ export class LocalPool extends PoolCalls implements PoolApi {
     if (!slot.alive) return;
     const held = slot.held;
     slot.held = [];
+    // The slot takes nothing more from here on: settling a lost task below runs the caller's code (an imap consumer
+    // that reads on), which may hand out tasks at once, and one given to this slot would vanish with it.
+    const next = this.#workers.exited(slot, exitCode);
     const again: Task[] = [];
     for (const task of held) {
       this.#release(task);
@@ -406,7 +409,6 @@ export class LocalPool extends PoolCalls implements PoolApi {
       this.#outcome(task, false, this.#lostError(slot, exitCode, task));
     }
     this.#scheduler.requeue(again);
-    const next = this.#workers.exited(slot, exitCode);
     if ("broken" in next) {
       this.#breakPool(next.broken);
       return;
