@@ -39,7 +39,7 @@ import { dumps, SerializationError, type Message } from "../reduction.ts";
 import { runAsync, runSync } from "../synchronize.ts";
 import { handled } from "../waiting.ts";
 import { Scheduler } from "./scheduler.ts";
-import { PoolChannel, ResultKind, TaskKind, readInitError, readOutcome, readResult, readResultAt, readTasks, resultHeader, resultMessage, taskMessage, type Outcome, type ResultHeader } from "./protocol.ts";
+import { PoolChannel, ResultKind, TaskKind, firstOutcomeAt, readInitError, readOutcome, readResult, readResultAt, readTasks, resultHeader, resultMessage, taskMessage, type Outcome, type ResultHeader } from "./protocol.ts";
 import { Workers, type Slot } from "./workers.ts";
 import type { Job, Task } from "./jobs.ts";
 import type { PoolApi } from "./api.ts";
@@ -345,18 +345,32 @@ export class LocalPool extends PoolCalls implements PoolApi {
   }
 
   #onResults(slot: Slot, header: ResultHeader): Promise<void> | undefined {
-    const task = slot.held[0];
-    const { ok, ms, value } = readOutcome(header, this.#scratchOutcome, task?.job.copiesResults);
-    if (task) this.#scheduler.learn(task, ms);
-    if (!(value instanceof Promise)) {
-      this.#settleNext(slot, ok, value);
-      return undefined;
+    return this.#settleOutcomes(slot, header.bytes, firstOutcomeAt(header), header.end, header.arg);
+  }
+
+  /** Settle the oldest tasks `slot` holds with the `count` outcomes in bytes[at, end). */
+  #settleOutcomes(slot: Slot, bytes: Uint8Array, at: number, end: number, count: number): Promise<void> | undefined {
+    const outcome = this.#scratchOutcome;
+    for (let left = count; left > 0; left--) {
+      const task = slot.held[0];
+      at = readOutcome(bytes, at, outcome, task?.job.copiesResults);
+      if (task) this.#scheduler.learn(task, outcome.ms);
+      const { ok, value } = outcome;
+      if (!(value instanceof Promise)) {
+        this.#settleNext(slot, ok, value);
+        continue;
+      }
+      // Modules must be imported first (and if it still cannot be rebuilt here, that is the task's error). The outcomes
+      // after it wait for it, copied out of the ring they lie in.
+      const rest = bytes.slice(at, end);
+      return value
+        .then(
+          (rebuilt) => this.#settleNext(slot, ok, rebuilt),
+          (err: unknown) => this.#settleNext(slot, false, err),
+        )
+        .then(() => this.#settleOutcomes(slot, rest, 0, rest.length, left - 1));
     }
-    // It cannot be rebuilt here (a class this process lacks...): that is the task's error.
-    return value.then(
-      (rebuilt) => this.#settleNext(slot, ok, rebuilt),
-      (err: unknown) => this.#settleNext(slot, false, err),
-    );
+    return undefined;
   }
 
   /** The outcome of the oldest task `slot` holds (a worker answers its tasks in order). */

@@ -16,10 +16,12 @@
  *                   dumps([id, ref, ...]) and dumps([kind, fnId, payload, ...]);
  *                   count 0 = stop.
  *   result message (worker → parent): i32 slot, generation, kind, arg, then
- *                   a body. A task's result (kind Results): arg = ok | single << 1
- *                   | tag << 8 (single: a one-item chunk's value, sent bare),
- *                   body = f64 ms the task ran + the value as encodeMessage
- *                   made it (numbers, strings and bytes skip structured clone).
+ *                   a body. Tasks' outcomes (kind Results): arg = how many, the
+ *                   outcomes of the worker's oldest unanswered tasks in order;
+ *                   each is i32 ok | single << 1 | tag << 8 (single: a one-item
+ *                   chunk's value, sent bare), f64 ms the task ran, u32 length,
+ *                   and the value as encodeMessage made it (numbers, strings and
+ *                   bytes skip structured clone).
  *
  * This module writes and reads both directions; nothing else knows the layout.
  *
@@ -61,7 +63,7 @@ export const ResultKind = {
   Ready: 1,
   /** The initializer threw; body: the error. The worker exits. */
   InitFailed: 2,
-  /** The outcome of the worker's oldest unanswered task (see the header comment). */
+  /** The outcomes of the worker's oldest unanswered tasks (see the header comment). */
   Results: 3,
   /** Written by the parent itself after a worker exited; arg: the exit code. Ordered after everything the worker wrote. */
   Exited: 4,
@@ -71,6 +73,8 @@ export const ResultKind = {
 export type ResultKind = (typeof ResultKind)[keyof typeof ResultKind];
 
 const RESULT_HEADER = 16;
+/** An outcome's bytes before its value: arg, ms, length. */
+const OUTCOME_HEADER = 16;
 const TASK_HEADER = 16;
 const REPORT_BEGIN = 1;
 /** Pool messages are only read by pool code: one tag for all. */
@@ -146,67 +150,94 @@ function bodyOf(header: ResultHeader): Uint8Array {
 }
 
 /**
- * A worker's task outcomes as Results messages, written in place in the
- * result channel (one writer per worker, set to each outcome in turn: a
- * number result allocates nothing). Each carries how long its task ran,
- * whether it succeeded, and its value or error encoded. A chunk's results of
- * one item travel without their array (`single`: a chunksize-1 map then
- * skips structured clone for numbers and strings). A value that cannot be
+ * A worker's task outcomes as one Results message, written in place in the
+ * result channel (one writer per worker, emptied after each write: number
+ * results allocate nothing). Each carries how long its task ran, whether it
+ * succeeded, and its value or error encoded. A chunk's results of one item
+ * travel without their array (`single`: a chunksize-1 map then skips
+ * structured clone for numbers and strings). A value that cannot be
  * serialized becomes the task's error (MaybeEncodingError), an error that
  * cannot, its name, message and stack: never a lost result.
  */
 export class OutcomeWriter implements Outgoing {
   readonly tag = TAG;
-  length = 0;
-  #arg = 0;
-  #ms = 0;
-  /** The value when it is a number (written as a float64), else null and the value's encoding is in #encoded. */
-  #number: number | null = null;
-  #encoded: Uint8Array = new Uint8Array(0);
+  #records = new Uint8Array(4096);
+  #size = 0;
+  #count = 0;
 
   constructor(
     readonly slot: number,
     readonly generation: number,
   ) {}
 
-  /** Be the message of this outcome (`chunk`: value is a chunk's array of results). */
-  set(ok: boolean, value: unknown, ms: number, chunk: boolean): this {
+  get length(): number {
+    return RESULT_HEADER + this.#size;
+  }
+
+  /** Outcomes held, not yet written. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Hold one more outcome (`chunk`: value is a chunk's array of results). */
+  add(ok: boolean, value: unknown, ms: number, chunk: boolean): void {
     const single = ok && chunk && (value as unknown[]).length === 1;
     const sent = single ? (value as unknown[])[0] : value;
-    let tag: number = MessageTag.Number;
     if (typeof sent === "number") {
-      this.#number = sent;
-    } else if (sent instanceof Float64Array && chunk && ok) {
+      const at = this.#record(ok, single, MessageTag.Number, ms, 8);
+      writeFloat64(this.#records, at, sent);
+      return;
+    }
+    let tag: number;
+    let encoded: Uint8Array;
+    if (sent instanceof Float64Array && chunk && ok) {
       // A chunk's results that were all numbers (worker.ts): as a plain array of numbers would travel.
-      this.#number = null;
-      this.#encoded = new Uint8Array(sent.buffer, sent.byteOffset, sent.byteLength);
       tag = MessageTag.Numbers;
+      encoded = new Uint8Array(sent.buffer, sent.byteOffset, sent.byteLength);
     } else {
-      let encoded: Message;
+      let message: Message;
       try {
-        encoded = encodeMessage(sent, "result");
+        message = encodeMessage(sent, "result");
       } catch (reason) {
-        encoded = encodeMessage(ok ? new MaybeEncodingError(reason, sent) : plainError(sent, reason));
+        message = encodeMessage(ok ? new MaybeEncodingError(reason, sent) : plainError(sent, reason));
         ok = false;
       }
-      this.#number = null;
-      this.#encoded = encoded.payload;
-      tag = encoded.tag;
+      tag = message.tag;
+      encoded = message.payload;
     }
-    this.#arg = (ok ? 1 : 0) | (single && ok ? 2 : 0) | (tag << 8);
-    this.#ms = ms;
-    this.length = RESULT_HEADER + 8 + (this.#number === null ? this.#encoded.length : 8);
-    return this;
+    const at = this.#record(ok, single, tag, ms, encoded.length);
+    this.#records.set(encoded, at);
+  }
+
+  /** Room for one more outcome, its header written: where its `length` bytes of value go in #records (which it may replace). */
+  #record(ok: boolean, single: boolean, tag: number, ms: number, length: number): number {
+    const at = this.#size;
+    const end = at + OUTCOME_HEADER + length;
+    if (end > this.#records.length) {
+      const grown = new Uint8Array(Math.max(end, this.#records.length * 2));
+      grown.set(this.#records.subarray(0, at));
+      this.#records = grown;
+    }
+    writeInt32(this.#records, at, (ok ? 1 : 0) | (single && ok ? 2 : 0) | (tag << 8));
+    writeFloat64(this.#records, at + 4, ms);
+    writeInt32(this.#records, at + 12, length);
+    this.#size = end;
+    this.#count++;
+    return at + OUTCOME_HEADER;
   }
 
   fill(bytes: Uint8Array, at: number): void {
     writeInt32(bytes, at, this.slot);
     writeInt32(bytes, at + 4, this.generation);
     writeInt32(bytes, at + 8, ResultKind.Results);
-    writeInt32(bytes, at + 12, this.#arg);
-    writeFloat64(bytes, at + RESULT_HEADER, this.#ms);
-    if (this.#number === null) bytes.set(this.#encoded, at + RESULT_HEADER + 8);
-    else writeFloat64(bytes, at + RESULT_HEADER + 8, this.#number);
+    writeInt32(bytes, at + 12, this.#count);
+    bytes.set(this.#records.subarray(0, this.#size), at + RESULT_HEADER);
+  }
+
+  /** Forget what was held (once written). */
+  clear(): void {
+    this.#size = 0;
+    this.#count = 0;
   }
 }
 
@@ -217,29 +248,36 @@ export interface Outcome {
   value: unknown;
 }
 
+/** Where the first outcome of a Results message starts (`header.arg` of them follow one another to `header.end`). */
+export function firstOutcomeAt(header: ResultHeader): number {
+  return header.at + RESULT_HEADER;
+}
+
 /**
- * A Results message read into `into` (the parent reads one per task of a
- * chunksize-1 map: nothing is allocated here but the value); `value`
- * throws, or is a Promise that rejects, when it cannot be rebuilt here (a
- * class this process lacks...). `numbersInPlace`: a chunk's results that
- * are all numbers come as a Float64Array over the message, for a reader
- * that copies them out at once (Job.copiesResults).
+ * The outcome whose bytes start at bytes[at], read into `into` (the parent
+ * reads one per task of a chunksize-1 map: nothing is allocated here but
+ * the value); returns where the next one starts. `value` throws, or is a
+ * Promise that rejects, when it cannot be rebuilt here (a class this
+ * process lacks...). `numbersInPlace`: a chunk's results that are all
+ * numbers come as a Float64Array over the message, for a reader that
+ * copies them out at once (Job.copiesResults).
  */
-export function readOutcome(header: ResultHeader, into: Outcome, numbersInPlace = false): Outcome {
-  const { arg, bytes } = header;
-  const at = header.at + RESULT_HEADER;
+export function readOutcome(bytes: Uint8Array, at: number, into: Outcome, numbersInPlace = false): number {
+  const arg = readInt32(bytes, at);
   const single = (arg & 2) === 2;
   into.ok = (arg & 1) === 1;
-  into.ms = readFloat64(bytes, at);
+  into.ms = readFloat64(bytes, at + 4);
+  const start = at + OUTCOME_HEADER;
+  const end = start + readInt32(bytes, at + 12);
   const tag = arg >> 8;
   try {
-    let value = numbersInPlace && tag === MessageTag.Numbers ? float64sAt(bytes, at + 8, header.end) : decodeValueAt(tag, bytes, at + 8, header.end, false);
+    let value = numbersInPlace && tag === MessageTag.Numbers ? float64sAt(bytes, start, end) : decodeValueAt(tag, bytes, start, end, false);
     if (value === DUMPED) {
-      const payload = bytes.subarray(at + 8, header.end);
+      const payload = bytes.subarray(start, end);
       const ready = loadsIfImported(payload);
       if (!ready) {
         into.value = loads(payload).then((rebuilt) => (single ? [rebuilt] : rebuilt));
-        return into;
+        return end;
       }
       value = ready.value;
     }
@@ -247,7 +285,7 @@ export function readOutcome(header: ResultHeader, into: Outcome, numbersInPlace 
   } catch (error) {
     into.value = Promise.reject(error);
   }
-  return into;
+  return end;
 }
 
 /** An apply task's payload: its arguments, encoded once when the call is made (so that what cannot travel fails the call). */

@@ -3,12 +3,16 @@
  * take batches of tasks from this slot's channel and run them one at a
  * time, in order, answering on the shared result channel.
  *
- * Each result leaves as soon as its task is done (the parent drains many
- * in one wake): a worker that dies loses only the task it was running, and
- * a quick task's result never waits behind a slow one. Before each task the
- * worker publishes the number of the task it begins (one shared word), so
- * that if it dies the parent can tell the task it had begun (reported lost)
- * from those still waiting in its channel (given to another worker).
+ * Results leave together, in one message: those of quick tasks at most
+ * FLUSH_MS after the first of them was held, and always at the end of a
+ * batch, before an asynchronous task waits, and when the worker exits. A
+ * message a worker writes costs it a lock, a copy and maybe a wake; one per
+ * task was most of a tiny task's cost, and of a fresh worker's most of all
+ * (its code for that path not yet optimized). Before each task the worker
+ * publishes the number of the task it begins (one shared word), so that if
+ * it dies the parent can tell the tasks it had begun (reported lost: the
+ * one it was running, and any whose results it still held, if it was
+ * killed) from those still waiting in its channel (given to another worker).
  *
  * A result that cannot be serialized becomes that task's error
  * (MaybeEncodingError), an error that cannot be its name, message and
@@ -22,6 +26,9 @@ import { runAsync } from "../synchronize.ts";
 import type { RawArray } from "../sharedctypes.ts";
 import { whileBootstrapping } from "../process.ts";
 import { PoolChannel, ResultKind, TaskKind, encodeError, OutcomeWriter, readApplyPayload, readFunctions, readTaskSpecs, readTasks, resultMessage, type TaskBatch, type TaskSpec } from "./protocol.ts";
+
+/** Results of quick tasks wait at most this long (ms) for others to leave with. */
+const FLUSH_MS = 0.5;
 
 type Loaded = { fn: (...args: unknown[]) => unknown } | { error: unknown };
 
@@ -45,16 +52,20 @@ class Worker {
   readonly #setup: WorkerSetup;
   readonly #functions = new Map<number, Loaded>();
   readonly #startedWord: Int32Array;
-  readonly #outcome: OutcomeWriter;
+  /** Results held, not yet sent. */
+  readonly #outcomes: OutcomeWriter;
+  /** When the oldest held result was held (performance.now()). */
+  #heldSince = 0;
   #completed = 0;
 
   constructor(setup: WorkerSetup) {
     this.#setup = setup;
     this.#startedWord = setup.started.view;
-    this.#outcome = new OutcomeWriter(setup.slot, setup.generation);
+    this.#outcomes = new OutcomeWriter(setup.slot, setup.generation);
   }
 
   #send(kind: ResultKind, body?: Uint8Array, arg = 0): void {
+    this.#flush();
     this.#setup.results.channel.tryWrite(resultMessage(this.#setup.slot, this.#setup.generation, kind, arg, body), false);
   }
 
@@ -69,6 +80,8 @@ class Worker {
       }
     }
     this.#send(ResultKind.Ready);
+    // A task that calls process.exit() ends the worker: the results held so far still go.
+    process.once("exit", () => this.#flush());
     const channel = tasks.channel;
     for (;;) {
       const message = channel.tryRead() ?? (await runAsync(channel.readSteps(Infinity, false, true)))!;
@@ -88,8 +101,9 @@ class Worker {
       // Nothing of this batch can run: every task in it fails with the reason.
       for (let i = 0; i < batch.count; i++) {
         this.#begin(batch.first + i);
-        this.#finish(false, err, 0);
+        this.#hold(false, err, 0, false, 0);
       }
+      this.#flush();
       return;
     }
     for (let i = 0; i < batch.count; i++) {
@@ -101,12 +115,17 @@ class Worker {
       let value: unknown;
       try {
         value = this.#runTask(task.kind, task.fnId, task.payload);
-        if (isThenable(value)) value = await value;
+        if (isThenable(value)) {
+          this.#flush();
+          value = await value;
+        }
       } catch (err) {
         ok = false;
         value = err;
       }
-      this.#finish(ok, value, performance.now() - start, task.kind !== TaskKind.Apply);
+      const end = performance.now();
+      this.#hold(ok, value, end - start, task.kind !== TaskKind.Apply, end);
+      if (i === batch.count - 1 || end - this.#heldSince >= FLUSH_MS) this.#flush();
     }
   }
 
@@ -177,10 +196,18 @@ class Worker {
     Atomics.store(this.#startedWord, this.#setup.slot, (ordinal + 1) | 0);
   }
 
-  /** Send a task's outcome, and how long it ran (the parent sizes its batches by it). */
-  #finish(ok: boolean, value: unknown, ms: number, chunk = false): void {
+  /** Hold a task's outcome, and how long it ran (the parent sizes its batches by it), to send with others. */
+  #hold(ok: boolean, value: unknown, ms: number, chunk: boolean, now: number): void {
     this.#completed++;
-    this.#setup.results.channel.tryWrite(this.#outcome.set(ok, value, ms, chunk), false);
+    if (this.#outcomes.count === 0) this.#heldSince = now;
+    this.#outcomes.add(ok, value, ms, chunk);
+  }
+
+  /** Send the results held, in one message. */
+  #flush(): void {
+    if (this.#outcomes.count === 0) return;
+    this.#setup.results.channel.tryWrite(this.#outcomes, false);
+    this.#outcomes.clear();
   }
 }
 
