@@ -3,16 +3,17 @@
  * take batches of tasks from this slot's channel and run them one at a
  * time, in order, answering on the shared result channel.
  *
- * Results leave together, in one message: those of quick tasks at most
- * FLUSH_MS after the first of them was held, and always at the end of a
- * batch, before an asynchronous task waits, and when the worker exits. A
- * message a worker writes costs it a lock, a copy and maybe a wake; one per
- * task was most of a tiny task's cost, and of a fresh worker's most of all
- * (its code for that path not yet optimized). Before each task the worker
- * publishes the number of the task it begins (one shared word), so that if
- * it dies the parent can tell the tasks it had begun (reported lost: the
- * one it was running, and any whose results it still held, if it was
- * killed) from those still waiting in its channel (given to another worker).
+ * Results leave together, in one message: once FLUSH_MS have passed since
+ * the first of them began (so a slow task's at once, with those before
+ * it), at the end of a batch, before an asynchronous task waits, and when
+ * the worker exits. A message costs the worker a lock, a copy and maybe a
+ * wake; one per task was most of a tiny task's cost, and in a fresh worker,
+ * whose code for that path is not optimized yet, most of all. Before each
+ * task the worker publishes the number of the task it begins (one shared
+ * word), so that if it dies the parent can tell the tasks it had begun
+ * (reported lost: the one it was running, and any whose results it still
+ * held, if it was killed) from those still waiting in its channel (given
+ * to another worker).
  *
  * A result that cannot be serialized becomes that task's error
  * (MaybeEncodingError), an error that cannot be its name, message and
@@ -54,7 +55,7 @@ class Worker {
   readonly #startedWord: Int32Array;
   /** Results held, not yet sent. */
   readonly #outcomes: OutcomeWriter;
-  /** When the oldest held result was held (performance.now()). */
+  /** When the task of the oldest held result began (performance.now()): a task that ran FLUSH_MS or longer sends at once. */
   #heldSince = 0;
   #completed = 0;
 
@@ -124,7 +125,7 @@ class Worker {
         value = err;
       }
       const end = performance.now();
-      this.#hold(ok, value, end - start, task.kind !== TaskKind.Apply, end);
+      this.#hold(ok, value, end - start, task.kind !== TaskKind.Apply, start);
       if (i === batch.count - 1 || end - this.#heldSince >= FLUSH_MS) this.#flush();
     }
   }
@@ -197,9 +198,9 @@ class Worker {
   }
 
   /** Hold a task's outcome, and how long it ran (the parent sizes its batches by it), to send with others. */
-  #hold(ok: boolean, value: unknown, ms: number, chunk: boolean, now: number): void {
+  #hold(ok: boolean, value: unknown, ms: number, chunk: boolean, began: number): void {
     this.#completed++;
-    if (this.#outcomes.count === 0) this.#heldSince = now;
+    if (this.#outcomes.count === 0) this.#heldSince = began;
     this.#outcomes.add(ok, value, ms, chunk);
   }
 
