@@ -150,9 +150,10 @@ class RedisPool extends PoolCalls implements PoolApi {
     this.#queue = new Queue(settings.queue, { connection: this.#conn, prefix: settings.prefix });
     // A lost connection is retried by ioredis; these only keep 'error' from being an uncaught event.
     for (const emitter of [this.#conn, this.#sub, this.#queue]) emitter.on("error", () => undefined);
-    void this.#conn.set(this.#keys.alive, "1", "PX", POOL_TTL_MS);
-    this.#keepAlive = setInterval(() => void this.#conn.pexpire(this.#keys.alive, POOL_TTL_MS), POOL_TTL_MS / 4).unref();
-    void this.#sub.subscribe(this.#keys.notify);
+    // These wait through a lost connection; they fail only when the pool disconnects first (terminated at once).
+    void this.#conn.set(this.#keys.alive, "1", "PX", POOL_TTL_MS).catch(() => undefined);
+    this.#keepAlive = setInterval(() => void this.#conn.pexpire(this.#keys.alive, POOL_TTL_MS).catch(() => undefined), POOL_TTL_MS / 4).unref();
+    void this.#sub.subscribe(this.#keys.notify).catch(() => undefined);
     this.#sub.on("messageBuffer", (_channel: Buffer, notice: Buffer) => this.#onNotice(notice));
     this.#poll = setInterval(() => this.#tick(), POLL_MS).unref();
   }

@@ -91,7 +91,8 @@ export class RedisWorker {
     this.#sub = this.#conn.duplicate();
     // This process's event loop only renews job locks meanwhile: it can wait for its children's results awake.
     this.#pool = new LocalPool({ processes }, { promptResultsMs: PROMPT_RESULTS_MS });
-    void this.#sub.subscribe(cancelChannel(prefix, queue));
+    // It waits through a lost connection; it fails only when the worker disconnects first (drained at once).
+    void this.#sub.subscribe(cancelChannel(prefix, queue)).catch(() => undefined);
     this.#sub.on("message", (_channel: string, text: string) => this.#onCancel(text));
     this.#worker = new Worker<TaskData>(queue, (job) => this.#run(job), {
       connection: this.#conn,
