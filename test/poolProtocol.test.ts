@@ -71,10 +71,10 @@ describe("pool result messages: many outcomes in one", () => {
     assert.deepEqual(read[7], { ok: true, ms: 8, value: new Uint8Array([9, 8, 7]) });
   });
 
-  test("a writer emptied after a message holds the next outcomes alone", () => {
+  test("a writer emptied after a message holds the next outcomes alone (after a large one too)", () => {
     const writer = new OutcomeWriter(0, 1);
     writer.add(true, 1, 0, false);
-    writer.add(true, 2, 0, false);
+    writer.add(true, "y".repeat(3_000_000), 0, false);
     writer.clear();
     assert.equal(writer.count, 0);
     writer.add(true, 3, 0.25, false);

@@ -75,6 +75,9 @@ export type ResultKind = (typeof ResultKind)[keyof typeof ResultKind];
 const RESULT_HEADER = 16;
 /** An outcome's bytes before its value: arg, ms, length. */
 const OUTCOME_HEADER = 16;
+/** A worker's buffer of held outcomes starts this large, and goes back to it once it has grown beyond RECORDS_KEPT. */
+const RECORDS_START = 4096;
+const RECORDS_KEPT = 1 << 20;
 const TASK_HEADER = 16;
 const REPORT_BEGIN = 1;
 /** Pool messages are only read by pool code: one tag for all. */
@@ -161,7 +164,7 @@ function bodyOf(header: ResultHeader): Uint8Array {
  */
 export class OutcomeWriter implements Outgoing {
   readonly tag = TAG;
-  #records = new Uint8Array(4096);
+  #records = new Uint8Array(RECORDS_START);
   #size = 0;
   #count = 0;
 
@@ -238,6 +241,8 @@ export class OutcomeWriter implements Outgoing {
   clear(): void {
     this.#size = 0;
     this.#count = 0;
+    // One large result must not keep its size of memory in the worker for good.
+    if (this.#records.length > RECORDS_KEPT) this.#records = new Uint8Array(RECORDS_START);
   }
 }
 
