@@ -68,7 +68,7 @@ for (const snippet of all) {
       const server = await RedisServer.start(false);
       t.after(() => server.stop());
       const queue = `readme-${process.pid}`;
-      const workers = [0, 1].map(() => new WorkerProcess(server.url, queue, ["--root", dir], builtCli));
+      const workers = [0, 1].map(() => new WorkerProcess(server.url, queue, { extra: ["--root", dir], program: builtCli }));
       t.after(() => workers.forEach((worker) => worker.killGroup()));
       await Promise.all(workers.map((worker) => worker.started()));
       Object.assign(env, { REDIS_URL: server.url, QUEUE: queue });

@@ -68,7 +68,7 @@ describe("Pool on Redis", { skip: missing, timeout: 600_000 }, () => {
   queues.push(queue);
 
   function worker(q = queue, extra: string[] = LOCK): WorkerProcess {
-    const started = new WorkerProcess(server.url, q, extra);
+    const started = new WorkerProcess(server.url, q, { extra });
     workers.push(started);
     return started;
   }
@@ -147,7 +147,7 @@ describe("Pool on Redis", { skip: missing, timeout: 600_000 }, () => {
   it("a worker run by plain node (no loader) runs TypeScript task modules: the project's tsx registers itself", async () => {
     const q = newQueue();
     queues.push(q);
-    const plain = new WorkerProcess(server.url, q, LOCK, builtCli, []);
+    const plain = new WorkerProcess(server.url, q, { extra: LOCK, program: builtCli, nodeOptions: [] });
     workers.push(plain);
     await plain.started();
     await using p = pool(q);
@@ -274,7 +274,7 @@ describe("Pool on Redis", { skip: missing, timeout: 600_000 }, () => {
   it("examples/redis-pool.ts runs its five tasks on two workers (the built bin)", async () => {
     const own = newQueue();
     queues.push(own);
-    const bins = [new WorkerProcess(server.url, own, [], builtCli), new WorkerProcess(server.url, own, [], builtCli)];
+    const bins = [new WorkerProcess(server.url, own, { program: builtCli }), new WorkerProcess(server.url, own, { program: builtCli })];
     workers.push(...bins);
     await Promise.all(bins.map((w) => w.started()));
     const run = await runExample(server.url, own);
@@ -286,7 +286,7 @@ describe("Pool on Redis", { skip: missing, timeout: 600_000 }, () => {
   it("Redis stopped mid-map and resumed: no result lost or duplicated", { skip: !haveRedisServer() && "needs a private redis-server (binary on PATH) to stop" }, async () => {
     const own = await RedisServer.start(false);
     const q = newQueue();
-    const ws = [new WorkerProcess(own.url, q, LOCK), new WorkerProcess(own.url, q, LOCK)];
+    const ws = [new WorkerProcess(own.url, q, { extra: LOCK }), new WorkerProcess(own.url, q, { extra: LOCK })];
     try {
       await Promise.all(ws.map((w) => w.started()));
       await using p = new Pool({ backend: redis({ url: own.url, queue: q, root }), processes: 2 });
@@ -319,8 +319,8 @@ describe("Pool on Redis", { skip: missing, timeout: 600_000 }, () => {
     try {
       own = await RedisServer.start(false, [host.hostAddress]);
       const q = newQueue();
-      const remote = new WorkerProcess(own.urlVia(host.hostAddress), q, LOCK, undefined, undefined, host.launcher);
-      const local = new WorkerProcess(own.url, q, LOCK);
+      const remote = new WorkerProcess(own.urlVia(host.hostAddress), q, { extra: LOCK, launcher: host.launcher });
+      const local = new WorkerProcess(own.url, q, { extra: LOCK });
       ws.push(remote, local);
       await Promise.all(ws.map((w) => w.started()));
       await using p = new Pool({ backend: redis({ url: own.url, queue: q, root }), processes: 2 });

@@ -113,12 +113,22 @@ export class RedisServer {
 }
 
 /** A `multiproc worker` in a process group of its own; its log lines are kept. */
+export interface WorkerLaunch {
+  /** More `multiproc worker` options. */
+  extra?: string[];
+  /** The CLI to run: the TypeScript source (default) or the built bin. */
+  program?: string;
+  /** Node options before it; default `--import tsx`. */
+  nodeOptions?: string[];
+  /** A command that runs node for it (`ip netns exec NAME`: on another "host"); it must exec node, keeping its pid. */
+  launcher?: string[];
+}
+
 export class WorkerProcess {
   readonly child: ChildProcess;
   log = "";
 
-  /** `launcher`: a command that runs node for it (`ip netns exec NAME`: on another "host"); it must exec node, keeping its pid. */
-  constructor(url: string, queue: string, extra: string[] = [], program = cli, nodeOptions = ["--import", "tsx"], launcher: string[] = []) {
+  constructor(url: string, queue: string, { extra = [], program = cli, nodeOptions = ["--import", "tsx"], launcher = [] }: WorkerLaunch = {}) {
     const command = [...launcher, process.execPath, ...nodeOptions, program, "worker", "--redis", url, "--queue", queue, "--root", root, "--processes", "1", ...extra];
     this.child = spawn(command[0]!, command.slice(1), {
       detached: true,
