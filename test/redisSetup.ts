@@ -112,7 +112,7 @@ export class RedisServer {
   }
 }
 
-/** A `multiproc worker` in a process group of its own; its log lines are kept. */
+/** How a WorkerProcess is started. */
 export interface WorkerLaunch {
   /** More `multiproc worker` options. */
   extra?: string[];
@@ -124,6 +124,7 @@ export interface WorkerLaunch {
   launcher?: string[];
 }
 
+/** A `multiproc worker` in a process group of its own; its log lines are kept. */
 export class WorkerProcess {
   readonly child: ChildProcess;
   log = "";
