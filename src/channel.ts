@@ -114,6 +114,7 @@ const LOCK_SPINS = 400;
  * reader owns its thread; an async one keeps its event loop short.
  */
 const SPIN_MS = { blocking: 0.05, async: 0.01 } as const;
+const notPending = () => false;
 function spinFor(blocking: boolean): number {
   return blocking ? SPIN_MS.blocking : SPIN_MS.async;
 }
@@ -621,6 +622,26 @@ export class Channel {
     }
     if (count > 0) this.#wakeWriters();
     return count;
+  }
+
+  /**
+   * Call `ready` once a message is there, or once a sleep of PROBE ends
+   * without one (look again), for a reader that then drains in place. A
+   * loop woken once per message (the pool's results, each a task of tens of
+   * milliseconds) spent more on readSteps' generators, its AbortSignal and
+   * its copy of the message than on the message. `ready` may be called
+   * before this returns. Returns a cancel: true if the wait was still
+   * pending, and `ready` is then never called.
+   */
+  whenReadable(ready: () => void): () => boolean {
+    const seq = Atomics.load(this.#words, PUT_SEQ);
+    if (this.#available() || this.#spin(seq, SPIN_MS.async)) {
+      ready();
+      return notPending;
+    }
+    // The wait itself takes this reader off the count as it ends (see Segment.waitAsync).
+    Atomics.add(this.#words, READERS_WAITING, 1);
+    return this.#header.waitThen(PUT_SEQ, seq, PROBE, READERS_WAITING, ready);
   }
 
   /**

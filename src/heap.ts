@@ -216,26 +216,34 @@ export class Segment {
     }
     return new Promise((resolve, reject) => {
       const onAbort = () => {
-        if (native().cancelWait(request)) reject(abortError(signal!));
+        if (cancel()) reject(abortError(signal!));
       };
-      const request = native().waitAsync(
-        this.id,
-        index * 4,
-        expected,
-        timeoutMs,
-        (result) => {
+      let cancel: () => boolean;
+      try {
+        cancel = this.waitThen(index, expected, timeoutMs, settles, (result) => {
           signal?.removeEventListener("abort", onAbort);
           resolve(result);
-        },
-        settles < 0 ? -1 : settles * 4,
-      );
-      if (request < 0) {
-        this.#settle(settles);
-        reject(new Error(`waiting on a shared word failed (errno ${-request})`));
+        });
+      } catch (err) {
+        reject(err);
         return;
       }
       signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+
+  /**
+   * The same wait, with a callback rather than a Promise and an AbortSignal,
+   * for a loop that waits once per message. Returns a function that cancels
+   * the wait (true if it was still pending: `done` is then never called).
+   */
+  waitThen(index: number, expected: number, timeoutMs: number, settles: number, done: (result: number) => void): () => boolean {
+    const request = native().waitAsync(this.id, index * 4, expected, timeoutMs, done, settles < 0 ? -1 : settles * 4);
+    if (request < 0) {
+      this.#settle(settles);
+      throw new Error(`waiting on a shared word failed (errno ${-request})`);
+    }
+    return () => native().cancelWait(request);
   }
 
   #settle(settles: number): void {

@@ -109,6 +109,57 @@ describe("channel: records written and read in place", () => {
   }
 });
 
+describe("channel: whenReadable, the result loop's wait", () => {
+  test("a message already there: ready is called before whenReadable returns, and there is nothing to cancel", () => {
+    const channel = Channel.create(0);
+    channel.tryWrite(patternRecord(0), false);
+    let called = 0;
+    const cancel = channel.whenReadable(() => called++);
+    assert.equal(called, 1);
+    assert.equal(cancel(), false);
+    assert.equal(drainChecked(channel, 0), 1);
+  });
+
+  test("cancelled while it sleeps: true, and a later message does not call ready", async () => {
+    const channel = Channel.create(0);
+    let called = 0;
+    const cancel = channel.whenReadable(() => called++);
+    assert.equal(called, 0);
+    assert.equal(cancel(), true);
+    assert.equal(cancel(), false, "once");
+    channel.tryWrite(patternRecord(0), false);
+    // Give a wrongly kept wait the time to deliver (the waiter thread's callback comes through the event loop).
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(called, 0);
+    // The channel still wakes a new sleeper.
+    const arrived = new Promise<void>((resolve) => channel.whenReadable(resolve));
+    await arrived;
+    assert.equal(drainChecked(channel, 0), 1);
+  });
+
+  for (const method of ["spawn", "thread"] as StartMethod[]) {
+    test(`a loop that sleeps in whenReadable and drains gets every record a ${method} child writes`, { timeout: HANG_MS }, async () => {
+      const channel = Channel.create(0);
+      const count = 3000;
+      const child = new (getContext(method).Process)({ target: targets.writeRecords, args: [new PoolChannel(channel), count] });
+      child.start();
+      let read = 0;
+      let sleeps = 0;
+      while (read < count) {
+        read = drainChecked(channel, read);
+        if (read < count) {
+          await new Promise<void>((resolve) => channel.whenReadable(resolve));
+          sleeps++;
+        }
+      }
+      await child.join();
+      assert.equal(child.exitCode, 0);
+      assert.equal(read, count);
+      assert.ok(sleeps >= 1, "it slept at least once (the child was not done before the first drain)");
+    });
+  }
+});
+
 describe("segment waits take themselves off a count of sleepers as they end", () => {
   const WORD = 0;
   const COUNT = 1;

@@ -36,10 +36,10 @@ import { locateFunction } from "../functionRefs.ts";
 import { boundProcess, cpuCount, signalName, type Process } from "../process.ts";
 import { checkMethod, getStartMethod } from "../startMethod.ts";
 import { dumps, SerializationError, type Message } from "../reduction.ts";
-import { runAsync, runSync } from "../synchronize.ts";
+import { runSync } from "../synchronize.ts";
 import { handled } from "../waiting.ts";
 import { Scheduler } from "./scheduler.ts";
-import { PoolChannel, ResultKind, TaskKind, firstOutcomeAt, readInitError, readOutcome, readResult, readResultAt, readTasks, resultHeader, resultMessage, taskMessage, type Outcome, type ResultHeader } from "./protocol.ts";
+import { FunctionTables, PoolChannel, ResultKind, TaskKind, firstOutcomeAt, readInitError, readOutcome, readResult, readResultAt, readTasks, resultHeader, resultMessage, taskMessage, type Outcome, type ResultHeader } from "./protocol.ts";
 import { Workers, type Slot } from "./workers.ts";
 import type { Job, Task } from "./jobs.ts";
 import type { PoolApi } from "./api.ts";
@@ -78,9 +78,10 @@ export class LocalPool extends PoolCalls implements PoolApi {
   #state = State.Run;
   #broken: { error: unknown } | undefined;
   readonly #scheduler: Scheduler;
-  /** Functions by object, and their references by id (id - 1). */
+  readonly #functionTables = new FunctionTables((fnId) => this.functionRef(fnId));
   #pumping = false;
-  #pumpAbort: AbortController | undefined;
+  /** While the result loop sleeps: ends its sleep (to look at its state again). */
+  #wakePump: (() => void) | undefined;
   #held = 0;
   #idleWaiters: Array<() => void> = [];
   #terminating: Promise<void> | undefined;
@@ -214,7 +215,7 @@ export class LocalPool extends PoolCalls implements PoolApi {
   #taskMessage(slot: Slot, batch: Task[]): Message | undefined {
     try {
       // A timeout runs from the task's start, not from its wait in the channel or the loading of its module.
-      return taskMessage(slot.sent, batch, (fnId) => this.functionRef(fnId), batch[0]!.job.timeout !== null);
+      return taskMessage(slot.sent, batch, this.#functionTables, batch[0]!.job.timeout !== null);
     } catch (err) {
       if (err instanceof SerializationError) return undefined;
       throw err;
@@ -261,16 +262,10 @@ export class LocalPool extends PoolCalls implements PoolApi {
       for (;;) {
         if (!(await this.#drainResults())) {
           if (!this.#busy()) return;
-          let message = this.#promptResultsMs > 0 ? runSync(channel.readSteps(performance.now() + this.#promptResultsMs, false, true)) : undefined;
+          const message = this.#promptResultsMs > 0 ? runSync(channel.readSteps(performance.now() + this.#promptResultsMs, false, true)) : undefined;
           if (!message) {
-            this.#pumpAbort ??= new AbortController();
-            try {
-              message = (await runAsync(channel.readSteps(Infinity, false, false), this.#pumpAbort.signal))!;
-            } catch (err) {
-              if (!this.#pumpAbort?.signal.aborted) throw err;
-              this.#pumpAbort = undefined;
-              continue;
-            }
+            await this.#sleepUntilReadable();
+            continue;
           }
           const decoding = this.#handle(readResult(message));
           if (decoding) await decoding;
@@ -284,6 +279,28 @@ export class LocalPool extends PoolCalls implements PoolApi {
     } finally {
       this.#pumping = false;
     }
+  }
+
+  /** Until a result is there, or #interruptPump() is called. */
+  #sleepUntilReadable(): Promise<void> {
+    return new Promise((resolve) => {
+      let ready = false;
+      const cancel = this.#results.whenReadable(() => {
+        ready = true;
+        this.#wakePump = undefined;
+        resolve();
+      });
+      if (ready) return;
+      this.#wakePump = () => {
+        this.#wakePump = undefined;
+        if (cancel()) resolve();
+      };
+    });
+  }
+
+  /** Wake the result loop if it sleeps, so that it sees there is nothing left to wait for. */
+  #interruptPump(): void {
+    this.#wakePump?.();
   }
 
   /** One header and one outcome, reused for every result read in place. */
@@ -314,7 +331,7 @@ export class LocalPool extends PoolCalls implements PoolApi {
     if (this.#hasWork()) return;
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
     if (this.#state === State.Close) this.#workers.stop();
-    this.#pumpAbort?.abort();
+    this.#interruptPump();
   }
 
   /** Handle one message; a Promise only when its body needs modules imported first. */
@@ -505,7 +522,7 @@ export class LocalPool extends PoolCalls implements PoolApi {
     }
     for (const job of jobs) job.cancel(error);
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
-    this.#pumpAbort?.abort();
+    this.#interruptPump();
   }
 
   // ---- lifecycle ----

@@ -334,27 +334,49 @@ function plainError(value: unknown, reason: unknown): Error {
  * then never strands a later one). Throws SerializationError when a task
  * cannot travel.
  */
-export function taskMessage(first: number, tasks: readonly TaskSpec[], refOf: (fnId: number) => FunctionRef, reportBegin: boolean): Message {
+export function taskMessage(first: number, tasks: readonly TaskSpec[], functions: FunctionTables, reportBegin: boolean): Message {
   const flat: unknown[] = [];
-  const table: unknown[] = [];
-  const named = new Set<number>();
+  let only = tasks[0]!.fnId;
+  let named: Set<number> | undefined;
   for (const task of tasks) {
     flat.push(task.kind, task.fnId, task.payload);
-    if (named.has(task.fnId)) continue;
-    named.add(task.fnId);
-    table.push(task.fnId, refOf(task.fnId));
+    if (task.fnId !== only) (named ??= new Set([only])).add(task.fnId);
   }
   const encoded = dumps(flat).data;
-  const functions = dumps(table).data;
-  const payload = new Uint8Array(TASK_HEADER + functions.byteLength + encoded.byteLength);
+  const table = named ? functions.encode([...named]) : functions.encodeOne(only);
+  const payload = new Uint8Array(TASK_HEADER + table.byteLength + encoded.byteLength);
   const view = new DataView(payload.buffer);
   view.setUint32(0, tasks.length, true);
   view.setUint32(4, first >>> 0, true);
-  view.setUint32(8, functions.byteLength, true);
+  view.setUint32(8, table.byteLength, true);
   view.setUint32(12, reportBegin ? REPORT_BEGIN : 0, true);
-  payload.set(functions, TASK_HEADER);
-  payload.set(encoded, TASK_HEADER + functions.byteLength);
+  payload.set(table, TASK_HEADER);
+  payload.set(encoded, TASK_HEADER + table.byteLength);
   return { tag: TAG, payload };
+}
+
+/**
+ * The function tables of task messages, for one pool: id and reference of
+ * each function. Nearly every message names one function, the same as the
+ * one before: its table is encoded once.
+ */
+export class FunctionTables {
+  readonly #refOf: (fnId: number) => FunctionRef;
+  readonly #single = new Map<number, Uint8Array>();
+
+  constructor(refOf: (fnId: number) => FunctionRef) {
+    this.#refOf = refOf;
+  }
+
+  encodeOne(fnId: number): Uint8Array {
+    let table = this.#single.get(fnId);
+    if (!table) this.#single.set(fnId, (table = this.encode([fnId])));
+    return table;
+  }
+
+  encode(fnIds: readonly number[]): Uint8Array {
+    return dumps(fnIds.flatMap((fnId) => [fnId, this.#refOf(fnId)])).data;
+  }
 }
 export const STOP: Message = { tag: TAG, payload: new Uint8Array(TASK_HEADER) };
 
