@@ -43,13 +43,16 @@ static napi_value make_int(napi_env env, int32_t v) {
   return out;
 }
 
+#define MAX_ARGS 8
+
 static int32_t arg_int(napi_env env, napi_callback_info info, size_t index, int *ok) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = MAX_ARGS;
+  napi_value argv[MAX_ARGS];
   int32_t value = 0;
   *ok = 0;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
-  if (index >= argc) return 0;
+  /* argc comes back as the number of arguments passed, which may be more than argv holds. */
+  if (index >= argc || index >= MAX_ARGS) return 0;
   if (napi_get_value_int32(env, argv[index], &value) != napi_ok) return 0;
   *ok = 1;
   return value;
@@ -122,11 +125,11 @@ static napi_value make_pipe(napi_env env, napi_callback_info info) {
 }
 
 static double arg_double(napi_env env, napi_callback_info info, size_t index, int *ok) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = MAX_ARGS;
+  napi_value argv[MAX_ARGS];
   double value = 0;
   *ok = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || index >= argc) return 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || index >= argc || index >= MAX_ARGS) return 0;
   if (napi_get_value_double(env, argv[index], &value) != napi_ok) return 0;
   *ok = 1;
   return value;
@@ -345,8 +348,9 @@ static mp_waiter_t *waiter_of(napi_env env) {
 }
 
 /*
- * waitAsync(id, byteOffset, expected, timeoutMs, callback, settleOffset): a request id; callback(result) runs
- * later. settleOffset >= 0: the byte offset of a word decremented when the wait ends (see mp_waiter_add).
+ * waitAsync(id, byteOffset, expected, timeoutMs, callback, settleOffset, linger): a request id; callback(result)
+ * runs later. settleOffset >= 0: the byte offset of a word decremented when the wait ends; linger: 1 for the
+ * only sleeper on the word, which will wait on it again (see mp_waiter_add).
  */
 static napi_value wait_async(napi_env env, napi_callback_info info) {
   INT_ARG(id, 0);
@@ -354,13 +358,14 @@ static napi_value wait_async(napi_env env, napi_callback_info info) {
   INT_ARG(expected, 2);
   DOUBLE_ARG(timeout, 3);
   INT_ARG(settle_offset, 5);
-  size_t argc = 6;
-  napi_value argv[6];
+  INT_ARG(linger, 6);
+  size_t argc = 7;
+  napi_value argv[7];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   mp_waiter_t *w = waiter_of(env);
   if (!w) return make_int(env, -ENOMEM);
   uint32_t request = 0;
-  int r = mp_waiter_add(env, w, id, (size_t)offset, (uint32_t)expected, timeout, (long)settle_offset, argv[4], &request);
+  int r = mp_waiter_add(env, w, id, (size_t)offset, (uint32_t)expected, timeout, (long)settle_offset, linger != 0, argv[4], &request);
   return make_int(env, r < 0 ? r : (int32_t)request);
 }
 

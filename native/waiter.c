@@ -5,6 +5,19 @@
  * sleeps in futex_waitv on a private control word plus every pending word,
  * and hands finished waits back through a thread-safe function. A wait holds
  * a reference on its segment until it finishes, so the word stays mapped.
+ *
+ * A loop that waits on one word again and again (a channel's only reader,
+ * as the pool's result loop is) woke this thread twice per message: once for
+ * the message, once when the next wait was added, only so that the thread
+ * would put the word back in its futex_waitv set. A wait added with `linger`
+ * leaves its word in the set for a while once it ends (a "ghost", watched
+ * at whatever value it holds), and a wait added on a ghost's word wakes
+ * nobody: the next waker of that word wakes this thread, which then sees
+ * the new wait. The add checks the word once the wait is in the list, so a
+ * change the waker did not wake for (it looked at the count of sleepers
+ * before the caller counted itself in) still pokes. Only for a word nobody
+ * else sleeps on: a waker that wakes one sleeper could wake the ghost
+ * instead of another process's reader.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +40,8 @@
 #define WAITV_MAX 128
 #define FLAG_U32 0x02
 #define FLAG_PRIVATE 128
+/* How long the word of a finished wait stays watched for the next wait on it. */
+#define GHOST_NS 20000000L
 
 struct waitv_entry {
   uint64_t val;
@@ -42,11 +57,21 @@ typedef struct pending {
   /* Decremented once when the wait ends, however it ends (NULL: none); see mp_waiter_add. */
   uint32_t *settle;
   uint32_t expected;
+  int linger; /* its word stays watched once it ends (see the header comment) */
   struct timespec deadline; /* tv_sec < 0: none */
   int result;               /* -1 while pending */
   napi_ref callback;
   struct pending *next;
 } pending_t;
+
+/* The word of a finished wait, still in the futex_waitv set (see the header comment). */
+typedef struct ghost {
+  int segment;
+  uint32_t *addr;
+  struct timespec expires;
+  int watched; /* in the set this thread sleeps on now */
+  struct ghost *next;
+} ghost_t;
 
 struct mp_waiter {
   pthread_t thread;
@@ -55,6 +80,7 @@ struct mp_waiter {
   int stop;
   pending_t *pending;
   pending_t *done;
+  ghost_t *ghosts;
   uint32_t next_request;
   int live; /* waits not yet delivered to JavaScript */
   napi_threadsafe_function deliver;
@@ -75,14 +101,41 @@ static void settle(pending_t *p) {
   if (p->settle) __atomic_sub_fetch(p->settle, 1, __ATOMIC_SEQ_CST);
 }
 
+static void add_ns(struct timespec *t, long ns) {
+  t->tv_nsec += ns;
+  while (t->tv_nsec >= 1000000000L) { t->tv_sec++; t->tv_nsec -= 1000000000L; }
+}
+
+/* Keep watching a finished wait's word (if no ghost does yet); the caller holds the lock. */
+static void haunt(mp_waiter_t *w, const pending_t *p, const struct timespec *now) {
+  for (ghost_t *g = w->ghosts; g; g = g->next) {
+    if (g->addr == p->addr) { g->expires = *now; add_ns(&g->expires, GHOST_NS); return; }
+  }
+  ghost_t *g = calloc(1, sizeof *g);
+  if (!g || mp_segment_retain(p->segment) != 0) { free(g); return; }
+  g->segment = p->segment;
+  g->addr = p->addr;
+  g->expires = *now;
+  add_ns(&g->expires, GHOST_NS);
+  g->next = w->ghosts;
+  w->ghosts = g;
+}
+
 /* Move a finished wait to the done list; the caller holds the lock. */
-static void finish(mp_waiter_t *w, pending_t **link, int result) {
+static void finish(mp_waiter_t *w, pending_t **link, int result, const struct timespec *now) {
   pending_t *p = *link;
   *link = p->next;
   settle(p);
+  /* Without futex_waitv nothing would watch a ghost (nor drop it in time). */
+  if (p->linger && w->have_waitv) haunt(w, p, now);
   p->result = result;
   p->next = w->done;
   w->done = p;
+}
+
+static int waited_on(const mp_waiter_t *w, const uint32_t *addr) {
+  for (const pending_t *p = w->pending; p; p = p->next) if (p->addr == addr) return 1;
+  return 0;
 }
 
 static void *run(void *arg) {
@@ -99,8 +152,8 @@ static void *run(void *arg) {
     entries[0] = (struct waitv_entry){control, (uint64_t)(uintptr_t)&w->control, FLAG_U32 | FLAG_PRIVATE, 0};
     for (pending_t **link = &w->pending; *link;) {
       pending_t *p = *link;
-      if (__atomic_load_n(p->addr, __ATOMIC_SEQ_CST) != p->expected) { finish(w, link, MP_WAIT_CHANGED); finished = 1; continue; }
-      if (p->deadline.tv_sec >= 0 && !before(&now, &p->deadline)) { finish(w, link, MP_WAIT_TIMEOUT); finished = 1; continue; }
+      if (__atomic_load_n(p->addr, __ATOMIC_SEQ_CST) != p->expected) { finish(w, link, MP_WAIT_CHANGED, &now); finished = 1; continue; }
+      if (p->deadline.tv_sec >= 0 && !before(&now, &p->deadline)) { finish(w, link, MP_WAIT_TIMEOUT, &now); finished = 1; continue; }
       if (count < WAITV_MAX) {
         watched[count] = p;
         entries[count++] = (struct waitv_entry){p->expected, (uint64_t)(uintptr_t)p->addr, FLAG_U32, 0};
@@ -110,7 +163,32 @@ static void *run(void *arg) {
       if (p->deadline.tv_sec >= 0 && (nearest.tv_sec < 0 || before(&p->deadline, &nearest))) nearest = p->deadline;
       link = &p->next;
     }
+    /* Ghosts: dropped once expired or once a wait is on their word again; else watched at the word's value now. */
+    ghost_t *gone = NULL;
+    for (ghost_t **link = &w->ghosts; *link;) {
+      ghost_t *g = *link;
+      g->watched = 0;
+      if (!before(&now, &g->expires) || waited_on(w, g->addr)) {
+        *link = g->next;
+        g->next = gone;
+        gone = g;
+        continue;
+      }
+      if (count < WAITV_MAX && w->have_waitv) {
+        g->watched = 1;
+        watched[count] = NULL;
+        entries[count++] = (struct waitv_entry){__atomic_load_n(g->addr, __ATOMIC_SEQ_CST), (uint64_t)(uintptr_t)g->addr, FLAG_U32, 0};
+        if (nearest.tv_sec < 0 || before(&g->expires, &nearest)) nearest = g->expires;
+      }
+      link = &g->next;
+    }
     pthread_mutex_unlock(&w->lock);
+    while (gone) {
+      ghost_t *g = gone;
+      gone = g->next;
+      mp_segment_release(g->segment);
+      free(g);
+    }
     if (finished) napi_call_threadsafe_function(w->deliver, NULL, napi_tsfn_nonblocking);
     /* Words beyond what one futex_waitv can watch are looked at again every few milliseconds. */
     if (overflow) {
@@ -128,10 +206,12 @@ static void *run(void *arg) {
       struct timespec slice = {0, 1000000L};
       r = syscall(SYS_futex, &w->control, FUTEX_WAIT_PRIVATE, control, count > 1 ? &slice : NULL, NULL, 0);
     }
-    if (r >= 1 && w->have_waitv) {
+    /* A wait's word woken: it ends. A ghost's: the next round looks at the waits on its word. */
+    if (r >= 1 && w->have_waitv && watched[r]) {
       pthread_mutex_lock(&w->lock);
+      clock_gettime(CLOCK_MONOTONIC, &now);
       for (pending_t **link = &w->pending; *link; link = &(*link)->next) {
-        if (*link == watched[r]) { finish(w, link, MP_WAIT_WOKEN); break; }
+        if (*link == watched[r]) { finish(w, link, MP_WAIT_WOKEN, &now); break; }
       }
       pthread_mutex_unlock(&w->lock);
       napi_call_threadsafe_function(w->deliver, NULL, napi_tsfn_nonblocking);
@@ -179,7 +259,7 @@ mp_waiter_t *mp_waiter_create(napi_env env) {
   return w;
 }
 
-int mp_waiter_add(napi_env env, mp_waiter_t *w, int segment, size_t offset, uint32_t expected, double timeout_ms, long settle_offset, napi_value callback, uint32_t *request) {
+int mp_waiter_add(napi_env env, mp_waiter_t *w, int segment, size_t offset, uint32_t expected, double timeout_ms, long settle_offset, int linger, napi_value callback, uint32_t *request) {
   int fd;
   size_t size;
   uint8_t *base;
@@ -196,6 +276,7 @@ int mp_waiter_add(napi_env env, mp_waiter_t *w, int segment, size_t offset, uint
   p->addr = (uint32_t *)(base + offset);
   p->settle = settle_offset >= 0 ? (uint32_t *)(base + settle_offset) : NULL;
   p->expected = expected;
+  p->linger = linger;
   p->result = -1;
   p->deadline.tv_sec = -1;
   if (timeout_ms >= 0) {
@@ -206,13 +287,17 @@ int mp_waiter_add(napi_env env, mp_waiter_t *w, int segment, size_t offset, uint
   }
   napi_create_reference(env, callback, 1, &p->callback);
   if (w->live++ == 0) napi_ref_threadsafe_function(env, w->deliver);
+  uint32_t *addr = p->addr;
+  int haunted = 0;
   pthread_mutex_lock(&w->lock);
   p->request = ++w->next_request;
   p->next = w->pending;
   w->pending = p;
+  for (ghost_t *g = w->ghosts; g && !haunted; g = g->next) haunted = g->watched && g->addr == addr;
   pthread_mutex_unlock(&w->lock);
   *request = p->request;
-  poke(w);
+  /* On a ghost's word the next waker wakes the thread; a change it did not wake for is seen here. */
+  if (!haunted || __atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected) poke(w);
   return 0;
 }
 
@@ -257,6 +342,12 @@ void mp_waiter_destroy(mp_waiter_t *w) {
     mp_segment_release(p->segment);
     free(p);
     p = next;
+  }
+  for (ghost_t *g = w->ghosts; g;) {
+    ghost_t *next = g->next;
+    mp_segment_release(g->segment);
+    free(g);
+    g = next;
   }
   pthread_mutex_destroy(&w->lock);
   free(w);

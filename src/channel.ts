@@ -626,10 +626,12 @@ export class Channel {
 
   /**
    * Call `ready` once a message is there, or once a sleep of PROBE ends
-   * without one (look again), for a reader that then drains in place. A
-   * loop woken once per message (the pool's results, each a task of tens of
-   * milliseconds) spent more on readSteps' generators, its AbortSignal and
-   * its copy of the message than on the message. `ready` may be called
+   * without one (look again), for the channel's only reader, which then
+   * drains in place and waits again. A loop woken once per message (the
+   * pool's results, each a task of tens of milliseconds) spent more on
+   * readSteps' generators, its AbortSignal and its copy of the message than
+   * on the message; and the waiter thread keeps watching the word between
+   * two such waits (native.waitAsync's `linger`). `ready` may be called
    * before this returns. Returns a cancel: true if the wait was still
    * pending, and `ready` is then never called.
    */
@@ -641,7 +643,7 @@ export class Channel {
     }
     // The wait itself takes this reader off the count as it ends (see Segment.waitAsync).
     Atomics.add(this.#words, READERS_WAITING, 1);
-    return this.#header.waitThen(PUT_SEQ, seq, PROBE, READERS_WAITING, ready);
+    return this.#header.waitThen(PUT_SEQ, seq, PROBE, READERS_WAITING, ready, true);
   }
 
   /**

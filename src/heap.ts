@@ -236,9 +236,11 @@ export class Segment {
    * The same wait, with a callback rather than a Promise and an AbortSignal,
    * for a loop that waits once per message. Returns a function that cancels
    * the wait (true if it was still pending: `done` is then never called).
+   * `linger`: the caller is the word's only sleeper and will wait on it
+   * again at once (see native.waitAsync).
    */
-  waitThen(index: number, expected: number, timeoutMs: number, settles: number, done: (result: number) => void): () => boolean {
-    const request = native().waitAsync(this.id, index * 4, expected, timeoutMs, done, settles < 0 ? -1 : settles * 4);
+  waitThen(index: number, expected: number, timeoutMs: number, settles: number, done: (result: number) => void, linger = false): () => boolean {
+    const request = native().waitAsync(this.id, index * 4, expected, timeoutMs, done, settles < 0 ? -1 : settles * 4, linger ? 1 : 0);
     if (request < 0) {
       this.#settle(settles);
       throw new Error(`waiting on a shared word failed (errno ${-request})`);

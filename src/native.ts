@@ -70,8 +70,10 @@ export interface NativeAddon {
   /**
    * The same wait without blocking: `done(result)` runs later on this thread. Returns a request id, or -errno.
    * `settleOffset` >= 0: a word the waiter thread decrements as soon as the wait ends (or is cancelled).
+   * `linger` 1: this is the word's only sleeper and will wait on it again; the waiter thread keeps
+   * watching it meanwhile, and the next wait on it costs no wake of that thread (native/waiter.c).
    */
-  waitAsync(id: number, offset: number, expected: number, timeoutMs: number, done: (result: number) => void, settleOffset: number): number;
+  waitAsync(id: number, offset: number, expected: number, timeoutMs: number, done: (result: number) => void, settleOffset: number, linger: number): number;
   /** True if the wait was still pending; its callback will then never run. */
   cancelWait(request: number): boolean;
   /**

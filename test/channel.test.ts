@@ -8,6 +8,7 @@ import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { Channel } from "../src/channel.ts";
 import { Segment } from "../src/heap.ts";
+import { RawArray } from "../src/sharedctypes.ts";
 import { TIMED_OUT } from "../src/native.ts";
 import { PoolChannel } from "../src/pool/protocol.ts";
 import { getContext, type StartMethod } from "../src/index.ts";
@@ -189,6 +190,35 @@ describe("segment waits take themselves off a count of sleepers as they end", ()
     assert.ok([0, 2].includes(await waiting), "woken, or saw the change");
     assert.equal(Atomics.load(words, COUNT), 0, "settled once");
   });
+
+  for (const method of ["spawn", "thread"] as StartMethod[]) {
+    test(`lingering waits on a word a ${method} child changes round after round all end, each settling its count once`, { timeout: HANG_MS }, async () => {
+      // The native waiter keeps watching a lingering wait's word after it ends and is not woken for the next wait
+      // on it: this ping-pong makes the child's move land before, during and after the parent's next wait is added.
+      // The waits have no timeout, so one left out of the waiter's set would hang here. (A wake lost in the race
+      // between the child's look at the count and the parent's add would cost only until the word's watch expires,
+      // 20 ms: native/waiter.c argues why the add's own look at the word closes it.)
+      const words = new RawArray("i", 2);
+      const { view, block } = words;
+      const turn = block.offset / 4;
+      const rounds = 2000;
+      const child = new (getContext(method).Process)({ target: targets.pingPong, args: [words, rounds] });
+      child.start();
+      for (let round = 0; round < rounds; round++) {
+        for (;;) {
+          const seen = Atomics.load(view, 0);
+          if (seen === 2 * round + 1) break;
+          Atomics.add(view, 1, 1);
+          await new Promise((resolve) => block.segment.waitThen(turn, seen, -1, turn + 1, resolve, true));
+        }
+        Atomics.store(view, 0, 2 * round + 2);
+      }
+      await child.join();
+      assert.equal(child.exitCode, 0);
+      assert.equal(Atomics.load(view, 0), 2 * rounds);
+      assert.equal(Atomics.load(view, 1), 0, "every wait settled its count once");
+    });
+  }
 
   test("timed out, aborted while waiting, aborted before, and blocking: each settles once", async () => {
     const segment = Segment.create(64);
