@@ -114,6 +114,7 @@ const LOCK_SPINS = 400;
  * reader owns its thread; an async one keeps its event loop short.
  */
 const SPIN_MS = { blocking: 0.05, async: 0.01 } as const;
+/** whenReadable's cancel when it did not need to wait. */
 const notPending = () => false;
 function spinFor(blocking: boolean): number {
   return blocking ? SPIN_MS.blocking : SPIN_MS.async;

@@ -336,7 +336,7 @@ function plainError(value: unknown, reason: unknown): Error {
  */
 export function taskMessage(first: number, tasks: readonly TaskSpec[], functions: FunctionTables, reportBegin: boolean): Message {
   const flat: unknown[] = [];
-  let only = tasks[0]!.fnId;
+  const only = tasks[0]!.fnId;
   let named: Set<number> | undefined;
   for (const task of tasks) {
     flat.push(task.kind, task.fnId, task.payload);
