@@ -128,8 +128,9 @@ test("the tarball carries the built library, the prebuilt addon and the sources 
   }
   for (const file of files) assert.doesNotMatch(file, /^(src|test|bench|examples|native\/build)\/|\.tgz$/, `should not ship ${file}`);
   const manifest = JSON.parse((await ok("tar", ["xzfO", tarball, "package/package.json"], work)).stdout) as { scripts: Record<string, string>; os: string[] };
-  // pnpm (11+) fails an install whose dependency has an install script or a binding.gyp at its root.
-  for (const hook of ["preinstall", "install", "postinstall"]) assert.equal(manifest.scripts[hook], undefined, `no ${hook} script`);
+  // pnpm (11+) fails an install whose dependency has an install script or a binding.gyp at its root; npm (11)
+  // warns at every install of one that lists `prepare` (scripts/packManifest.mjs keeps it out of the package).
+  for (const hook of ["preinstall", "install", "postinstall", "prepare"]) assert.equal(manifest.scripts[hook], undefined, `no ${hook} script`);
   assert.ok(!files.includes("binding.gyp"));
   assert.deepEqual(manifest.os, ["linux"]);
 });
