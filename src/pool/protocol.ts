@@ -378,6 +378,7 @@ export class FunctionTables {
     return dumps(fnIds.flatMap((fnId) => [fnId, this.#refOf(fnId)])).data;
   }
 }
+
 export const STOP: Message = { tag: TAG, payload: new Uint8Array(TASK_HEADER) };
 
 export interface TaskBatch {
