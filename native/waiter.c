@@ -101,9 +101,10 @@ static void settle(pending_t *p) {
   if (p->settle) __atomic_sub_fetch(p->settle, 1, __ATOMIC_SEQ_CST);
 }
 
-static void add_ns(struct timespec *t, long ns) {
-  t->tv_nsec += ns;
-  while (t->tv_nsec >= 1000000000L) { t->tv_sec++; t->tv_nsec -= 1000000000L; }
+static void add_ns(struct timespec *t, long long ns) {
+  t->tv_sec += (time_t)(ns / 1000000000LL);
+  t->tv_nsec += (long)(ns % 1000000000LL);
+  if (t->tv_nsec >= 1000000000L) { t->tv_sec++; t->tv_nsec -= 1000000000L; }
 }
 
 /* Keep watching a finished wait's word (if no ghost does yet); the caller holds the lock. */
@@ -193,8 +194,7 @@ static void *run(void *arg) {
     /* Words beyond what one futex_waitv can watch are looked at again every few milliseconds. */
     if (overflow) {
       struct timespec soon = now;
-      soon.tv_nsec += 5000000L;
-      if (soon.tv_nsec >= 1000000000L) { soon.tv_sec++; soon.tv_nsec -= 1000000000L; }
+      add_ns(&soon, 5000000L);
       if (nearest.tv_sec < 0 || before(&soon, &nearest)) nearest = soon;
     }
     long r;
@@ -281,9 +281,10 @@ int mp_waiter_add(napi_env env, mp_waiter_t *w, int segment, size_t offset, uint
   p->deadline.tv_sec = -1;
   if (timeout_ms >= 0) {
     clock_gettime(CLOCK_MONOTONIC, &p->deadline);
-    p->deadline.tv_sec += (time_t)(timeout_ms / 1000);
-    p->deadline.tv_nsec += (long)(((long long)(timeout_ms * 1e6)) % 1000000000LL);
-    if (p->deadline.tv_nsec >= 1000000000L) { p->deadline.tv_sec++; p->deadline.tv_nsec -= 1000000000L; }
+    /* Whole seconds apart: a timeout of years would overflow a count of nanoseconds. */
+    time_t seconds = (time_t)(timeout_ms / 1000);
+    p->deadline.tv_sec += seconds;
+    add_ns(&p->deadline, (long long)((timeout_ms - (double)seconds * 1000) * 1e6));
   }
   napi_create_reference(env, callback, 1, &p->callback);
   if (w->live++ == 0) napi_ref_threadsafe_function(env, w->deliver);
